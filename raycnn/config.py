@@ -1,0 +1,254 @@
+"""Run configuration: one frozen dataclass per section, validated once when it is built.
+
+A run is `RunConfig(data, model, augment, train)`. Build it from a nested mapping (YAML, the CLI,
+a sweep) with `run_config_from_dict(mapping, source)`: unknown keys, wrong types and bad values
+raise `ConfigError` naming the key, the source and the valid choices. Defaults live here and only
+here, except architecture options (filters, dropout, ...), whose defaults are the keyword defaults
+of each model constructor; `None` in `ModelConfig` means "the architecture's default".
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from raycnn.errors import ConfigError
+
+OPTIMIZERS = ("adam", "adamw", "sgd", "adadelta")
+SCHEDULES = ("constant", "reduce_on_plateau", "cosine", "onecycle")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+POOLINGS = ("max", "avg")
+HEADS = ("flatten", "gap")
+
+
+def _check_choice(key: str, value: Any, choices: typing.Iterable[str]) -> None:
+    choices = tuple(choices)
+    if value not in choices:
+        raise ConfigError(f"{key}: {value!r} is not valid; choose one of: {', '.join(choices)}")
+
+
+def _check_range(key: str, value: float | None, low: float, high: float | None = None,
+                 low_open: bool = False) -> None:
+    if value is None:
+        return
+    too_low = value <= low if low_open else value < low
+    if too_low or (high is not None and value > high):
+        bound = f"{'>' if low_open else '>='} {low}" + (f" and <= {high}" if high is not None else "")
+        raise ConfigError(f"{key}: {value!r} is out of range; it must be {bound}")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    dataset: str = "digits"
+    data_root: str = "data"            # torchvision datasets live (or are downloaded) here
+    data_path: str | None = None       # imagefolder only: folder with train/<class>/* and test/<class>/*
+    cache_dir: str | None = None       # decoded-tensor cache; None = $RAYCNN_CACHE_DIR or ~/.cache/raycnn
+    download: bool = True              # torchvision datasets: download into data_root when missing
+    subset: float = 1.0                # per-class stratified fraction of train and test
+    val_fraction: float = 0.1          # stratified validation split taken from train (fixed seed)
+    image_size: int | None = None      # resize to image_size x image_size (None = native size)
+    oversample: tuple[tuple[str, float], ...] = ()  # (class, weight): weight 2 = each image twice per epoch
+
+    def __post_init__(self) -> None:
+        from raycnn.data import list_datasets
+
+        _check_choice("data.dataset", self.dataset, list_datasets())
+        _check_range("data.subset", self.subset, 0.0, 1.0, low_open=True)
+        _check_range("data.val_fraction", self.val_fraction, 0.0, 0.9, low_open=True)
+        _check_range("data.image_size", self.image_size, 1)
+        for name, weight in self.oversample:
+            _check_range(f"data.oversample.{name}", weight, 0.0, low_open=True)
+        if self.dataset == "imagefolder" and not self.data_path:
+            raise ConfigError("data.data_path: the imagefolder dataset needs a folder; "
+                              "pass --data-path DIR (DIR/train/<class>/*, DIR/test/<class>/*)")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    arch: str = "custom_cnn"
+    kernel_size: int = 3
+    # Architecture options; None = the architecture's own default. Not every arch takes every option.
+    filters: tuple[int, ...] | None = None
+    convs_per_block: int | None = None
+    batch_norm: bool | None = None
+    pooling: str | None = None
+    head: str | None = None
+    dense_units: tuple[int, ...] | None = None
+    dropout: float | None = None
+
+    def __post_init__(self) -> None:
+        from raycnn.models import check_model_options, list_models
+
+        _check_choice("model.arch", self.arch, list_models())
+        _check_range("model.kernel_size", self.kernel_size, 1)
+        _check_range("model.convs_per_block", self.convs_per_block, 1)
+        _check_range("model.dropout", self.dropout, 0.0, 0.95)
+        if self.pooling is not None:
+            _check_choice("model.pooling", self.pooling, POOLINGS)
+        if self.head is not None:
+            _check_choice("model.head", self.head, HEADS)
+        for name in ("filters", "dense_units"):
+            for units in getattr(self, name) or ():
+                _check_range(f"model.{name}", units, 1)
+        check_model_options(self.arch, self.options())
+
+    def options(self) -> dict[str, Any]:
+        """Architecture options that were set (not None), as constructor keywords."""
+        skip = {"arch", "kernel_size"}
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+                if f.name not in skip and getattr(self, f.name) is not None}
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    preset: str = "none"               # applied to every training image
+    class_preset: str | None = None    # applied instead of `preset` to images of `classes`
+    classes: tuple[str, ...] = ()      # class names that get `class_preset`
+
+    def __post_init__(self) -> None:
+        from raycnn.augment import list_presets
+
+        _check_choice("augment.preset", self.preset, list_presets())
+        if self.class_preset is not None:
+            _check_choice("augment.class_preset", self.class_preset, list_presets())
+        if bool(self.classes) != (self.class_preset is not None):
+            raise ConfigError("augment.classes and augment.class_preset go together: name the classes "
+                              "and the preset they get (e.g. classes: [cat, dog], class_preset: strong)")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 10
+    batch_size: int = 128
+    optimizer: str = "adam"
+    lr: float = 1e-3                   # peak learning rate (onecycle: the maximum)
+    momentum: float = 0.9              # sgd only
+    nesterov: bool = False             # sgd only
+    weight_decay: float = 0.0          # L2 (adam, sgd, adadelta) or decoupled (adamw)
+    schedule: str = "constant"
+    plateau_patience: int = 3          # reduce_on_plateau: epochs without val-loss improvement
+    plateau_factor: float = 0.5        # reduce_on_plateau: lr multiplier
+    label_smoothing: float = 0.0
+    early_stopping: int | None = None  # patience in epochs on val accuracy; None = off
+    seed: int = 0
+    device: str = "auto"               # auto, cpu, cuda, cuda:N
+    precision: str = "auto"            # auto = fastest measured on this device (fp32/bf16/fp16)
+    channels_last: bool = True         # NHWC memory layout (faster for convs on CPU and tensor cores)
+
+    def __post_init__(self) -> None:
+        _check_range("train.epochs", self.epochs, 1)
+        _check_range("train.batch_size", self.batch_size, 1)
+        _check_range("train.lr", self.lr, 0.0, low_open=True)
+        _check_range("train.momentum", self.momentum, 0.0, 1.0)
+        _check_range("train.weight_decay", self.weight_decay, 0.0)
+        _check_range("train.plateau_patience", self.plateau_patience, 0)
+        _check_range("train.plateau_factor", self.plateau_factor, 0.0, 1.0, low_open=True)
+        _check_range("train.label_smoothing", self.label_smoothing, 0.0, 0.99)
+        _check_range("train.early_stopping", self.early_stopping, 1)
+        _check_choice("train.optimizer", self.optimizer, OPTIMIZERS)
+        _check_choice("train.schedule", self.schedule, SCHEDULES)
+        _check_choice("train.precision", self.precision, PRECISIONS)
+        if not (self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:")):
+            raise ConfigError(f"train.device: {self.device!r} is not valid; use auto, cpu, cuda or cuda:N")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain nested dict (lists for tuples, a mapping for oversample): YAML/JSON-ready."""
+        out = _plain(dataclasses.asdict(self))
+        out["data"]["oversample"] = dict(self.data.oversample)
+        return out
+
+
+SECTIONS = {"data": DataConfig, "model": ModelConfig, "augment": AugmentConfig, "train": TrainConfig}
+
+
+def run_config_from_dict(mapping: Mapping[str, Any] | None, source: str = "config") -> RunConfig:
+    """Build and validate a RunConfig from {section: {key: value}}; errors name `source`."""
+    mapping = mapping or {}
+    if not isinstance(mapping, Mapping):
+        raise ConfigError(f"{source}: expected a mapping of sections ({', '.join(SECTIONS)}), "
+                          f"got {type(mapping).__name__}")
+    unknown = sorted(set(mapping) - set(SECTIONS))
+    if unknown:
+        raise ConfigError(f"{source}: unknown section {unknown[0]!r}; valid sections: {', '.join(SECTIONS)}")
+    sections = {name: section_from_dict(name, mapping.get(name) or {}, source) for name in SECTIONS}
+    return RunConfig(**sections)
+
+
+def section_from_dict(section: str, values: Mapping[str, Any], source: str) -> Any:
+    """Build one section's dataclass; errors read `source: section.key: what is wrong`."""
+    cls = SECTIONS[section]
+    if not isinstance(values, Mapping):
+        raise ConfigError(f"{source}: {section}: expected a mapping of keys, got {type(values).__name__}")
+    hints = typing.get_type_hints(cls)
+    kwargs = {}
+    try:
+        for key, value in values.items():
+            if key not in hints:
+                raise ConfigError(f"{section}.{key}: unknown key; valid keys: {', '.join(hints)}")
+            kwargs[key] = coerce(value, hints[key], f"{section}.{key}")
+        return cls(**kwargs)
+    except ConfigError as err:
+        raise ConfigError(f"{source}: {err}") from None
+
+
+def replace_field(config: RunConfig, dotted_key: str, value: Any, source: str = "override") -> RunConfig:
+    """Return `config` with `section.key` set to `value` (coerced and validated)."""
+    section, _, key = dotted_key.partition(".")
+    if section not in SECTIONS or not key:
+        raise ConfigError(f"{source}: {dotted_key!r} is not a config key; use section.key with a section "
+                          f"from: {', '.join(SECTIONS)}")
+    values = {f.name: getattr(getattr(config, section), f.name)
+              for f in dataclasses.fields(SECTIONS[section])}
+    values[key] = value
+    return dataclasses.replace(config, **{section: section_from_dict(section, values, source)})
+
+
+def coerce(value: Any, hint: Any, key: str) -> Any:
+    """Check `value` against a type hint; convert lists to tuples and ints to floats."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return coerce(value, inner[0], key)
+    if origin is tuple:
+        return _coerce_tuple(value, args, key)
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if hint in (int, float, str, bool) and type(value) is hint:
+        return value
+    expected = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}.get(hint, hint)
+    raise ConfigError(f"{key}: expected {expected}, got {value!r}")
+
+
+def _coerce_tuple(value: Any, args: tuple, key: str) -> tuple:
+    item_hint = args[0]
+    if isinstance(value, Mapping) and typing.get_origin(item_hint) is tuple:
+        value = list(value.items())     # oversample: {cat: 2.0} -> ((cat, 2.0),)
+    if isinstance(value, (str, int, float)) and not isinstance(value, bool) and typing.get_origin(item_hint) is not tuple:
+        value = [value]                 # a single value where a list is expected
+    if not isinstance(value, (list, tuple)):
+        raise ConfigError(f"{key}: expected a list, got {value!r}")
+    if typing.get_origin(item_hint) is tuple:
+        return tuple(tuple(coerce(v, h, key) for v, h in zip(item, typing.get_args(item_hint)))
+                     for item in value)
+    return tuple(coerce(v, item_hint, key) for v in value)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value

@@ -1,0 +1,103 @@
+"""Model registry: `@register_model("name")` on a constructor, `build_model(name, ...)`, `list_models()`.
+
+A constructor takes `(in_channels, num_classes, input_size, kernel_size, **options)` and returns an
+`nn.Module` mapping float images [N, C, H, W] to logits [N, num_classes]. Its keyword defaults are
+the architecture's defaults. `build_model` checks every model with a dry forward pass so that an
+impossible combination (a feature map shrunk to nothing) fails before training, with a fix.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from raycnn.errors import ModelError
+
+Constructor = Callable[..., nn.Module]
+_MODELS: dict[str, Constructor] = {}
+FIXED_ARGUMENTS = ("in_channels", "num_classes", "input_size", "kernel_size")
+CANDIDATE_SIZES = (8, 16, 24, 28, 32, 48, 64, 96, 128, 160, 192, 224, 256, 320, 384, 512)
+
+
+def register_model(name: str) -> Callable[[Constructor], Constructor]:
+    def decorator(fn: Constructor) -> Constructor:
+        if name in _MODELS:
+            raise ValueError(f"model {name!r} is already registered")
+        _MODELS[name] = fn
+        return fn
+    return decorator
+
+
+def list_models() -> list[str]:
+    return sorted(_MODELS)
+
+
+def model_options(name: str) -> dict[str, Any]:
+    """The architecture's options and their defaults (from its constructor's signature)."""
+    params = inspect.signature(_constructor(name)).parameters
+    return {k: p.default for k, p in params.items() if k not in FIXED_ARGUMENTS}
+
+
+def check_model_options(name: str, options: dict[str, Any]) -> None:
+    valid = model_options(name)
+    for key in options:
+        if key not in valid:
+            raise ModelError(f"model.{key}: {name} does not take this option; its options are: "
+                             f"{', '.join(valid) or 'none'}")
+
+
+def build_model(name: str, *, in_channels: int, num_classes: int, input_size: tuple[int, int],
+                kernel_size: int = 3, **options: Any) -> nn.Module:
+    """Build `name` for inputs [N, in_channels, *input_size]; ModelError if it cannot work."""
+    check_model_options(name, options)
+    arguments = dict(in_channels=in_channels, num_classes=num_classes, kernel_size=kernel_size, **options)
+    problem = _try_build(name, input_size, arguments)
+    if isinstance(problem, nn.Module):
+        return problem
+    raise ModelError(_impossible_message(name, input_size, kernel_size, in_channels, problem, arguments))
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def _constructor(name: str) -> Constructor:
+    if name not in _MODELS:
+        raise ModelError(f"unknown architecture {name!r}; choose one of: {', '.join(list_models())}")
+    return _MODELS[name]
+
+
+def _try_build(name: str, input_size: tuple[int, int], arguments: dict) -> nn.Module | str:
+    """The checked model, or the reason it cannot take this input."""
+    try:
+        model = _constructor(name)(input_size=tuple(input_size), **arguments)
+        dry_forward(model, (arguments["in_channels"], *input_size), arguments["num_classes"])
+        return model
+    except (RuntimeError, ValueError) as err:
+        return str(err).strip().splitlines()[0]
+
+
+def dry_forward(model: nn.Module, input_shape: tuple[int, ...], num_classes: int | None = None) -> torch.Size:
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            out = model(torch.zeros(2, *input_shape))
+    finally:
+        model.train(was_training)
+    if num_classes is not None and tuple(out.shape) != (2, num_classes):
+        raise RuntimeError(f"output shape {tuple(out.shape)} is not (batch, {num_classes})")
+    return out.shape
+
+
+def _impossible_message(name, input_size, kernel_size, in_channels, problem, arguments) -> str:
+    size = f"{input_size[0]}x{input_size[1]}"
+    working = [s for s in CANDIDATE_SIZES if s > min(input_size)
+               and isinstance(_try_build(name, (s, s), arguments), nn.Module)][:1]
+    fix = (f"pass --image-size {working[0]} (the smallest size that works)" if working else
+           "use a smaller kernel size, fewer blocks or another architecture")
+    return (f"architecture {name} with kernel size {kernel_size} cannot take {in_channels}x{size} "
+            f"inputs ({problem}); {fix}")
