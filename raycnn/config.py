@@ -15,7 +15,7 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from raycnn.errors import ConfigError
+from raycnn.errors import ConfigError, ModelError
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "adadelta")
 SCHEDULES = ("constant", "reduce_on_plateau", "cosine", "onecycle")
@@ -198,7 +198,7 @@ def section_from_dict(section: str, values: Mapping[str, Any], source: str) -> A
                 raise ConfigError(f"{section}.{key}: unknown key; valid keys: {', '.join(hints)}")
             kwargs[key] = coerce(value, hints[key], f"{section}.{key}")
         return cls(**kwargs)
-    except ConfigError as err:
+    except (ConfigError, ModelError) as err:
         raise ConfigError(f"{source}: {err}") from None
 
 

@@ -27,9 +27,9 @@ class BasicBlock(nn.Module):
 
 
 @register_model("resnet18")
-def resnet18(in_channels: int, num_classes: int, input_size: tuple[int, int], kernel_size: int = 3,
-             width: int = 64) -> nn.Module:
-    """He et al. 2016, 18 layers, stages of width-2w-4w-8w channels (two blocks each)."""
+def resnet18(in_channels: int, num_classes: int, input_size: tuple[int, int], kernel_size: int = 3) -> nn.Module:
+    """He et al. 2016, 18 layers: stages of 64-128-256-512 channels, two basic blocks each."""
+    width = 64
     layers: list[nn.Module] = [conv(in_channels, width, kernel_size, bias=False), nn.BatchNorm2d(width),
                                nn.ReLU(inplace=True)]
     channels = width

@@ -1,0 +1,80 @@
+"""The training data path: the whole dataset lives on the trial's device as one uint8 tensor, and
+each batch is indexed, scaled, resized, augmented and normalized there in a few tensor ops."""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import torch
+import torch.nn.functional as F
+
+from raycnn.augment import Augmenter
+from raycnn.data import Dataset
+
+
+def class_weights(dataset: Dataset, oversample: tuple[tuple[str, float], ...]) -> torch.Tensor | None:
+    """Per-class sampling weights (1.0 unless oversampled); None when nothing is oversampled."""
+    if not oversample:
+        return None
+    weights = torch.ones(dataset.num_classes, dtype=torch.float64)
+    for name, weight in oversample:
+        weights[dataset.class_index(name)] = weight
+    return weights
+
+
+def epoch_order(labels: torch.Tensor, weights: torch.Tensor | None, generator: torch.Generator) -> torch.Tensor:
+    """Shuffled training indices for one epoch. A class of weight w appears w times as often: each
+    image floor(w) times, plus a random (w - floor(w)) share of them once more. The epoch length is
+    therefore fixed, which keeps per-step schedules exact."""
+    if weights is None:
+        return torch.randperm(len(labels), generator=generator)
+    parts = []
+    for label, weight in enumerate(weights.tolist()):
+        members = (labels == label).nonzero().flatten()
+        whole, fraction = int(weight), weight - int(weight)
+        extra = members[torch.randperm(len(members), generator=generator)[:round(fraction * len(members))]]
+        parts += [members] * whole + [extra]
+    indices = torch.cat(parts)
+    return indices[torch.randperm(len(indices), generator=generator)]
+
+
+def epoch_length(labels: torch.Tensor, weights: torch.Tensor | None) -> int:
+    if weights is None:
+        return len(labels)
+    counts = torch.bincount(labels, minlength=len(weights)).tolist()
+    return sum(int(w) * n + round((w - int(w)) * n) for w, n in zip(weights.tolist(), counts))
+
+
+def batch_slices(total: int, batch_size: int) -> list[slice]:
+    """Batch boundaries; a trailing batch of one image is dropped (batch norm cannot train on it)."""
+    slices = [slice(start, min(start + batch_size, total)) for start in range(0, total, batch_size)]
+    if len(slices) > 1 and slices[-1].stop - slices[-1].start == 1:
+        slices.pop()
+    return slices
+
+
+class BatchPipeline:
+    """Turns uint8 images on the device into normalized float model input, augmenting on request."""
+
+    def __init__(self, dataset: Dataset, device: torch.device, channels_last: bool):
+        self.device = device
+        self.size = tuple(dataset.image_size)
+        self.mean = torch.tensor(dataset.mean, device=device).view(1, -1, 1, 1)
+        self.std = torch.tensor(dataset.std, device=device).view(1, -1, 1, 1)
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+
+    def __call__(self, images: torch.Tensor, labels: torch.Tensor | None = None,
+                 augmenter: Augmenter | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
+        x = images.to(self.device, non_blocking=True).float().div_(255.0)
+        if tuple(x.shape[-2:]) != self.size:
+            x = F.interpolate(x, size=self.size, mode="bilinear", antialias=True, align_corners=False)
+        if augmenter is not None:
+            x = augmenter(x, labels, generator)
+        x = (x - self.mean) / self.std
+        return x.contiguous(memory_format=self.memory_format)
+
+    def batches(self, images: torch.Tensor, labels: torch.Tensor,
+                batch_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """Unaugmented batches in order, for evaluation."""
+        for start in range(0, len(images), batch_size):
+            yield self(images[start:start + batch_size]), labels[start:start + batch_size]

@@ -1,0 +1,97 @@
+"""Checkpoints of a trial: CHECKPOINT_DIR/last.pt (everything needed to continue, written every
+epoch) and CHECKPOINT_DIR/best.pt (the best-validation weights). Both load with
+`torch.load(weights_only=True)`: only tensors and plain containers are stored."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+
+import torch
+
+from raycnn.errors import ConfigError
+
+LAST, BEST = "last.pt", "best.pt"
+
+
+def exists(checkpoint_dir: Path | None) -> bool:
+    return checkpoint_dir is not None and (Path(checkpoint_dir) / LAST).exists()
+
+
+def save_best(checkpoint_dir: Path, weights: dict) -> None:
+    _atomic_save(weights, Path(checkpoint_dir) / BEST)
+
+
+def save_last(checkpoint_dir: Path, trial) -> None:
+    state = {
+        "config": trial.config.to_dict(),
+        "precision": trial.precision,
+        "model": trial.model.state_dict(),
+        "optimizer": trial.optimizer.state_dict(),
+        "scheduler": trial.scheduler.state_dict() if trial.scheduler is not None else None,
+        "scaler": trial.scaler.state_dict(),
+        "state": _state_to_dict(trial.state),
+        "rng": {
+            "torch": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state(trial.device) if trial.device.type == "cuda" else None,
+            "order": trial.order_generator.get_state(),
+            "augment": trial.augment_generator.get_state(),
+        },
+    }
+    _atomic_save(state, Path(checkpoint_dir) / LAST)
+
+
+def load(checkpoint_dir: Path, device: torch.device) -> dict:
+    checkpoint = torch.load(Path(checkpoint_dir) / LAST, map_location=device, weights_only=True)
+    best = Path(checkpoint_dir) / BEST
+    checkpoint["best"] = torch.load(best, map_location=device, weights_only=True) if best.exists() else None
+    return checkpoint
+
+
+def restore(trial, checkpoint: dict) -> None:
+    """Put a trial back in the state it had when `checkpoint` was written."""
+    _check_same_config(trial.config.to_dict(), checkpoint["config"], trial.checkpoint_dir)
+    trial.model.load_state_dict(checkpoint["model"])
+    trial.optimizer.load_state_dict(checkpoint["optimizer"])
+    if trial.scheduler is not None:
+        trial.scheduler.load_state_dict(checkpoint["scheduler"])
+    trial.scaler.load_state_dict(checkpoint["scaler"])
+    trial.state = _state_from_dict(checkpoint["state"])
+    trial.best_weights = checkpoint["best"]
+    rng = checkpoint["rng"]
+    torch.set_rng_state(rng["torch"].cpu())
+    if rng["cuda"] is not None and trial.device.type == "cuda":
+        torch.cuda.set_rng_state(rng["cuda"].cpu(), trial.device)
+    trial.order_generator.set_state(rng["order"].cpu())
+    trial.augment_generator.set_state(rng["augment"].cpu())
+
+
+def _check_same_config(current: dict, stored: dict, where: Path) -> None:
+    """A checkpoint continues only the run it came from; more epochs may be asked for."""
+    for section, values in stored.items():
+        for key, value in values.items():
+            if (section, key) != ("train", "epochs") and current[section].get(key) != value:
+                raise ConfigError(f"{where} holds a checkpoint of a different run ({section}.{key} was "
+                                  f"{value!r}, now {current[section].get(key)!r}); use another --out "
+                                  f"or the same settings")
+
+
+def _state_to_dict(state) -> dict:
+    out = dataclasses.asdict(state)
+    out["history"] = [dataclasses.asdict(m) for m in state.history]
+    return out
+
+
+def _state_from_dict(values: dict):
+    from raycnn.fit import EpochMetrics, TrainingState
+
+    history = [EpochMetrics(**m) for m in values["history"]]
+    return TrainingState(**{**values, "history": history})
+
+
+def _atomic_save(obj, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(f".{os.getpid()}.tmp")
+    torch.save(obj, partial)
+    os.replace(partial, path)  # a crash mid-write never leaves a truncated checkpoint

@@ -1,0 +1,277 @@
+"""`fit(config, report) -> FitResult`: one trial in plain PyTorch, no Ray.
+
+    from raycnn.config import run_config_from_dict
+    from raycnn.fit import fit
+    result = fit(run_config_from_dict({"train": {"epochs": 10}}), report=print)
+
+Each epoch trains on the augmented training split, evaluates on the validation split, steps the
+schedule, keeps the best-validation weights, writes a checkpoint (when `out_dir` is given) and calls
+`report(EpochMetrics)`; a report that returns True stops training (a sweep scheduler uses this).
+Training also stops early after `train.early_stopping` epochs without a better validation accuracy.
+The test set is evaluated once, at the end, with the best-validation weights.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from raycnn import checkpoint as ckpt
+from raycnn.augment import Augmenter, build_augmenter
+from raycnn.batches import BatchPipeline, batch_slices, class_weights, epoch_length, epoch_order
+from raycnn.config import RunConfig
+from raycnn.data import Dataset, cache_folder, load_dataset
+from raycnn.errors import RaycnnError
+from raycnn.metrics import confusion_matrix, per_class_metrics
+from raycnn.models import build_model, count_parameters
+from raycnn.optim import build_optimizer, build_scheduler, step_scheduler_after_epoch
+from raycnn.precision import autocast, choose_precision, resolve_device
+
+
+@dataclass(frozen=True)
+class EpochMetrics:
+    epoch: int                       # 1-based
+    train_loss: float
+    train_accuracy: float
+    val_loss: float
+    val_accuracy: float
+    lr: float                        # at the end of the epoch
+    seconds: float                   # the epoch's wall time, training and validation
+    images_per_second: float         # training images per second of training passes
+
+
+Report = Callable[[EpochMetrics], "bool | None"]
+
+
+@dataclass(frozen=True)
+class FitResult:
+    status: str                      # completed | early_stopped | stopped (by the report callback)
+    test_accuracy: float
+    test_loss: float
+    val_accuracy: float              # best validation accuracy (the weights that were tested)
+    best_epoch: int
+    params: int                      # trainable parameters
+    train_seconds: float
+    train_images_per_second: float
+    epochs_completed: int
+    classes: tuple[str, ...]
+    per_class: list[dict]            # {class, precision, recall, f1, support} on the test set
+    confusion: list[list[int]]       # rows = true class, columns = predicted class
+    precision: str                   # numeric precision the trial ran in (fp32, bf16, fp16)
+    device: str
+    history: list[EpochMetrics]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class TrainingDiverged(RaycnnError):
+    """The training loss became NaN or infinite."""
+
+
+@dataclass
+class TrainingState:
+    """What changes from epoch to epoch; saved with every checkpoint."""
+
+    epoch: int = 0                   # epochs completed
+    best_val_accuracy: float = -1.0
+    best_epoch: int = 0
+    train_seconds: float = 0.0
+    train_images: int = 0
+    compute_seconds: float = 0.0
+    history: list[EpochMetrics] = field(default_factory=list)
+
+
+@dataclass
+class Trial:
+    """Everything one fit() works with."""
+
+    config: RunConfig
+    device: torch.device
+    dataset: Dataset
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: object
+    scaler: torch.amp.GradScaler
+    pipeline: BatchPipeline
+    augmenter: Augmenter
+    weights: torch.Tensor | None
+    order_generator: torch.Generator
+    augment_generator: torch.Generator
+    precision: str
+    data: dict[str, torch.Tensor]
+    state: TrainingState
+    best_weights: dict | None = None
+    checkpoint_dir: Path | None = None
+
+
+def fit(config: RunConfig, report: Report | None = None, out_dir: str | Path | None = None,
+        resume: bool = False, progress: bool = False) -> FitResult:
+    """Train and test one configuration. With `out_dir`, checkpoint every epoch into
+    OUT/checkpoints; with `resume`, continue from the checkpoint there if one exists."""
+    trial = prepare_trial(config, out_dir, resume)
+    status = "completed"
+    while trial.state.epoch < config.train.epochs:
+        metrics = run_epoch(trial, progress)
+        if report is not None and report(metrics):
+            status = "stopped"
+            break
+        if _patience_exhausted(trial):
+            status = "early_stopped"
+            break
+    return finish(trial, status)
+
+
+def prepare_trial(config: RunConfig, out_dir: str | Path | None, resume: bool) -> Trial:
+    device = resolve_device(config.train.device)
+    dataset = load_dataset(config.data)
+    torch.manual_seed(config.train.seed)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    model = build_model(config.model.arch, in_channels=dataset.channels, num_classes=dataset.num_classes,
+                        input_size=dataset.image_size, kernel_size=config.model.kernel_size,
+                        **config.model.options())
+    memory = torch.channels_last if config.train.channels_last else torch.contiguous_format
+    model = model.to(device=device, memory_format=memory)
+    weights = class_weights(dataset, config.data.oversample)
+    steps = len(batch_slices(epoch_length(dataset.train_y, weights), config.train.batch_size))
+    optimizer = build_optimizer(config.train, model)
+    checkpoint_dir = Path(out_dir) / "checkpoints" if out_dir is not None else None
+    checkpoint = ckpt.load(checkpoint_dir, device) if resume and ckpt.exists(checkpoint_dir) else None
+    precision = checkpoint["precision"] if checkpoint else choose_precision(
+        config.train.precision, device, model, dataset.input_shape, config.train.channels_last,
+        cache_folder(config.data))
+    trial = Trial(
+        config=config, device=device, dataset=dataset, model=model, optimizer=optimizer,
+        scheduler=build_scheduler(config.train, optimizer, steps),
+        scaler=torch.amp.GradScaler(device.type, enabled=precision == "fp16"),
+        pipeline=BatchPipeline(dataset, device, config.train.channels_last),
+        augmenter=build_augmenter(config.augment, dataset), weights=weights,
+        order_generator=torch.Generator().manual_seed(config.train.seed),
+        augment_generator=torch.Generator(device=device).manual_seed(config.train.seed + 1),
+        precision=precision, data=_to_device(dataset, device), state=TrainingState(),
+        checkpoint_dir=checkpoint_dir)
+    if checkpoint:
+        ckpt.restore(trial, checkpoint)
+    return trial
+
+
+def _to_device(dataset: Dataset, device: torch.device) -> dict[str, torch.Tensor]:
+    names = ("train_x", "train_y", "val_x", "val_y", "test_x", "test_y")
+    return {name: getattr(dataset, name).to(device) for name in names}
+
+
+def run_epoch(trial: Trial, progress: bool = False) -> EpochMetrics:
+    start = time.perf_counter()
+    train_loss, train_accuracy, images, compute = train_one_epoch(trial, progress)
+    if not torch.isfinite(torch.tensor(train_loss)):
+        raise TrainingDiverged(f"training diverged in epoch {trial.state.epoch + 1}: the loss is "
+                               f"{train_loss}; lower train.lr or add a schedule")
+    val_loss, val_accuracy, _ = evaluate(trial, trial.data["val_x"], trial.data["val_y"])
+    step_scheduler_after_epoch(trial.scheduler, val_loss)
+    state = trial.state
+    state.epoch += 1
+    state.train_images += images
+    state.compute_seconds += compute
+    metrics = EpochMetrics(epoch=state.epoch, train_loss=train_loss, train_accuracy=train_accuracy,
+                           val_loss=val_loss, val_accuracy=val_accuracy,
+                           lr=trial.optimizer.param_groups[0]["lr"],
+                           seconds=time.perf_counter() - start, images_per_second=images / compute)
+    state.history.append(metrics)
+    state.train_seconds += metrics.seconds
+    if val_accuracy > state.best_val_accuracy:
+        state.best_val_accuracy, state.best_epoch = val_accuracy, state.epoch
+        trial.best_weights = {k: v.detach().clone() for k, v in trial.model.state_dict().items()}
+        if trial.checkpoint_dir is not None:
+            ckpt.save_best(trial.checkpoint_dir, trial.best_weights)
+    if trial.checkpoint_dir is not None:
+        ckpt.save_last(trial.checkpoint_dir, trial)
+    return metrics
+
+
+def train_one_epoch(trial: Trial, progress: bool = False) -> tuple[float, float, int, float]:
+    """One pass over the (oversampled, shuffled) training split: mean loss, accuracy, images, seconds."""
+    config, model, data = trial.config.train, trial.model, trial.data
+    model.train()
+    order = epoch_order(trial.dataset.train_y, trial.weights, trial.order_generator).to(trial.device)
+    slices = batch_slices(len(order), config.batch_size)
+    loss_sum = torch.zeros((), device=trial.device)
+    correct = torch.zeros((), device=trial.device, dtype=torch.int64)
+    seen = 0
+    start = time.perf_counter()
+    for batch in _progress(slices, progress, f"epoch {trial.state.epoch + 1}/{config.epochs}"):
+        index = order[batch]
+        labels = data["train_y"][index]
+        images = trial.pipeline(data["train_x"][index], labels, trial.augmenter, trial.augment_generator)
+        logits, loss = _train_step(trial, images, labels)
+        loss_sum += loss.detach() * len(labels)
+        correct += (logits.detach().argmax(1) == labels).sum()
+        seen += len(labels)
+    loss_value, correct_value = loss_sum.item(), correct.item()  # one device sync per epoch
+    seconds = time.perf_counter() - start
+    return loss_value / seen, correct_value / seen, seen, seconds
+
+
+def _train_step(trial: Trial, images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    with autocast(trial.device, trial.precision):
+        logits = trial.model(images)
+    loss = F.cross_entropy(logits.float(), labels, label_smoothing=trial.config.train.label_smoothing)
+    trial.optimizer.zero_grad(set_to_none=True)
+    trial.scaler.scale(loss).backward()
+    trial.scaler.step(trial.optimizer)
+    trial.scaler.update()
+    if trial.config.train.schedule == "onecycle":
+        trial.scheduler.step()
+    return logits, loss
+
+
+@torch.no_grad()
+def evaluate(trial: Trial, images: torch.Tensor, labels: torch.Tensor) -> tuple[float, float, torch.Tensor]:
+    """Mean loss, accuracy and predictions of the current weights (no augmentation, no dropout)."""
+    trial.model.eval()
+    loss_sum = torch.zeros((), device=trial.device, dtype=torch.float64)
+    predictions = []
+    for batch, batch_labels in trial.pipeline.batches(images, labels, 2 * trial.config.train.batch_size):
+        with autocast(trial.device, trial.precision):
+            logits = trial.model(batch)
+        loss_sum += F.cross_entropy(logits.float(), batch_labels, reduction="sum").double()
+        predictions.append(logits.argmax(1))
+    predicted = torch.cat(predictions)
+    accuracy = (predicted == labels).double().mean().item()
+    return loss_sum.item() / len(labels), accuracy, predicted
+
+
+def _patience_exhausted(trial: Trial) -> bool:
+    patience = trial.config.train.early_stopping
+    return patience is not None and trial.state.epoch - trial.state.best_epoch >= patience
+
+
+def finish(trial: Trial, status: str) -> FitResult:
+    """Restore the best-validation weights, test them, and describe the trial."""
+    if trial.best_weights is not None:
+        trial.model.load_state_dict(trial.best_weights)
+    test_loss, test_accuracy, predicted = evaluate(trial, trial.data["test_x"], trial.data["test_y"])
+    confusion = confusion_matrix(predicted, trial.data["test_y"], trial.dataset.num_classes)
+    state = trial.state
+    return FitResult(
+        status=status, test_accuracy=test_accuracy, test_loss=test_loss,
+        val_accuracy=state.best_val_accuracy, best_epoch=state.best_epoch,
+        params=count_parameters(trial.model), train_seconds=state.train_seconds,
+        train_images_per_second=state.train_images / max(state.compute_seconds, 1e-9),
+        epochs_completed=state.epoch, classes=trial.dataset.classes,
+        per_class=per_class_metrics(confusion, trial.dataset.classes), confusion=confusion.tolist(),
+        precision=trial.precision, device=str(trial.device), history=list(state.history))
+
+
+def _progress(items: list, enabled: bool, description: str):
+    if not enabled:
+        return items
+    from tqdm import tqdm
+
+    return tqdm(items, desc=description, unit="batch", leave=False, dynamic_ncols=True)

@@ -1,0 +1,114 @@
+"""Device and numeric precision: what a trial runs on and in.
+
+`precision: auto` picks what the device really does fast:
+- CUDA: bf16 autocast where the GPU supports it (Ampere and newer), else fp16 with a grad scaler;
+- CPU: fp32 and bf16 autocast are both timed on the actual model (a few forward+backward steps on
+  a copy, outside the trial's random streams) and bf16 is chosen only if it is clearly faster. CPUs
+  with AMX or AVX512-BF16 gain ~2x; on others bf16 is emulated and slower. The verdict is cached per
+  CPU, torch version, model and input shape in the dataset cache folder.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+import os
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from raycnn.errors import ConfigError
+
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+BF16_MIN_SPEEDUP = 1.15       # bf16 must beat fp32 by this factor to be chosen on a CPU
+MEASURE_BATCH = 32            # images per timed step: enough to be representative, cheap for AlexNet
+_VERDICTS: dict[str, str] = {}
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"train.device: {name} was asked for but no CUDA GPU is visible; "
+                          f"use --device cpu or --device auto")
+    return torch.device(name)
+
+
+def autocast(device: torch.device, precision: str):
+    """Autocast context for the forward pass and loss (a no-op for fp32)."""
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=DTYPES[precision])
+
+
+def choose_precision(requested: str, device: torch.device, model: nn.Module, input_shape: tuple,
+                     channels_last: bool, cache_dir: Path | None = None) -> str:
+    if requested != "auto":
+        if requested == "fp16" and device.type != "cuda":
+            raise ConfigError("train.precision: fp16 needs a CUDA GPU; use bf16 or fp32 on a CPU")
+        return requested
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    return _measured_cpu_precision(model, input_shape, channels_last, cache_dir)
+
+
+def _measured_cpu_precision(model: nn.Module, input_shape: tuple, channels_last: bool,
+                            cache_dir: Path | None) -> str:
+    from raycnn.environment import cpu_name
+
+    parameters = sum(p.numel() for p in model.parameters())
+    key = f"{cpu_name()}|{torch.__version__}|{type(model).__name__}|{parameters}|{input_shape}|{channels_last}"
+    stored = _read_verdicts(cache_dir)
+    if key not in _VERDICTS and key in stored:
+        _VERDICTS[key] = stored[key]
+    if key not in _VERDICTS:
+        fp32 = time_training_step(model, input_shape, "fp32", channels_last)
+        bf16 = time_training_step(model, input_shape, "bf16", channels_last)
+        _VERDICTS[key] = "bf16" if fp32 / bf16 >= BF16_MIN_SPEEDUP else "fp32"
+        _write_verdicts(cache_dir, {**stored, key: _VERDICTS[key]})
+    return _VERDICTS[key]
+
+
+def time_training_step(model: nn.Module, input_shape: tuple, precision: str, channels_last: bool,
+                       batch: int = MEASURE_BATCH, steps: int = 2) -> float:
+    """Seconds per forward+backward step on a copy of `model` (the trial's RNG is left untouched)."""
+    with torch.random.fork_rng(devices=[]):
+        trial = copy.deepcopy(model).train()
+        memory = torch.channels_last if channels_last else torch.contiguous_format
+        trial = trial.to(memory_format=memory)
+        images = torch.randn(batch, *input_shape).contiguous(memory_format=memory)
+        for step in range(steps + 1):       # the first step warms up
+            if step == 1:
+                start = time.perf_counter()
+            with autocast(torch.device("cpu"), precision):
+                loss = trial(images).float().logsumexp(1).mean()
+            loss.backward()
+        return (time.perf_counter() - start) / steps
+
+
+def _verdict_file(cache_dir: Path | None) -> Path | None:
+    return None if cache_dir is None else Path(cache_dir) / "precision.json"
+
+
+def _read_verdicts(cache_dir: Path | None) -> dict:
+    path = _verdict_file(cache_dir)
+    try:
+        return json.loads(path.read_text()) if path and path.exists() else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def _write_verdicts(cache_dir: Path | None, verdicts: dict) -> None:
+    path = _verdict_file(cache_dir)
+    if path is None:
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_suffix(f".{os.getpid()}.tmp")
+        temporary.write_text(json.dumps(verdicts, indent=1))
+        temporary.replace(path)
+    except OSError:
+        pass  # a read-only cache only costs a re-measurement next time
