@@ -95,9 +95,9 @@ def dry_forward(model: nn.Module, input_shape: tuple[int, ...], num_classes: int
 
 def _impossible_message(name, input_size, kernel_size, in_channels, problem, arguments) -> str:
     size = f"{input_size[0]}x{input_size[1]}"
-    working = [s for s in CANDIDATE_SIZES if s > min(input_size)
-               and isinstance(_try_build(name, (s, s), arguments), nn.Module)][:1]
-    fix = (f"pass --image-size {working[0]} (the smallest size that works)" if working else
+    working = next((s for s in CANDIDATE_SIZES if s > min(input_size)
+                    and isinstance(_try_build(name, (s, s), arguments), nn.Module)), None)
+    fix = (f"pass --image-size {working} (the smallest size that works)" if working else
            "use a smaller kernel size, fewer blocks or another architecture")
     return (f"architecture {name} with kernel size {kernel_size} cannot take {in_channels}x{size} "
             f"inputs ({problem}); {fix}")

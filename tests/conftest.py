@@ -1,0 +1,25 @@
+"""Shared fixtures: an isolated dataset cache per test session, and the offline dataset folder."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED_DATASETS = Path(os.environ.get("RAYCNN_SHARED_DATASETS", REPO.parent / "shared" / "datasets"))
+MNIST_PRESENT = (SHARED_DATASETS / "MNIST" / "raw" / "train-images-idx3-ubyte").exists()
+CIFAR_FOLDER = SHARED_DATASETS / "cifar10"
+CIFAR_PRESENT = (CIFAR_FOLDER / "train" / "cat").is_dir()
+
+needs_mnist = pytest.mark.skipif(not MNIST_PRESENT, reason=f"MNIST not found in {SHARED_DATASETS}")
+needs_cifar = pytest.mark.skipif(not CIFAR_PRESENT, reason=f"CIFAR-10 folder not found at {CIFAR_FOLDER}")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def dataset_cache(tmp_path_factory) -> Path:
+    """Every test decodes into one session cache, never into the user's ~/.cache/raycnn."""
+    folder = tmp_path_factory.mktemp("raycnn-cache")
+    os.environ["RAYCNN_CACHE_DIR"] = str(folder)
+    return folder

@@ -1,0 +1,121 @@
+"""Datasets: real digits, image folders, the offline MNIST and CIFAR-10 copies, the cache, errors."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from conftest import CIFAR_FOLDER, SHARED_DATASETS, needs_cifar, needs_mnist
+from raycnn.config import DataConfig
+from raycnn.data import list_datasets, load_dataset
+from raycnn.data import loader
+from raycnn.errors import DataError
+
+
+def test_registry_lists_every_dataset():
+    assert list_datasets() == ["cifar10", "cifar100", "digits", "fashion_mnist", "imagefolder", "mnist"]
+
+
+def test_digits_splits_are_stratified_and_fixed():
+    data = load_dataset(DataConfig(dataset="digits"))
+    assert data.classes == tuple("0123456789") and data.input_shape == (1, 8, 8)
+    assert data.train_x.dtype == torch.uint8 and data.flip_keeps_label is False
+    assert len(data.train_y) + len(data.val_y) + len(data.test_y) == 1797
+    assert abs(len(data.test_y) - 0.2 * 1797) <= 10
+    assert abs(len(data.val_y) - 0.1 * (len(data.train_y) + len(data.val_y))) <= 10
+    for split in (data.train_y, data.val_y, data.test_y):
+        assert torch.bincount(split, minlength=10).min() > 0
+    again = load_dataset(DataConfig(dataset="digits"))
+    assert torch.equal(again.val_x, data.val_x) and torch.equal(again.test_y, data.test_y)
+
+
+def test_subset_takes_the_fraction_of_every_class():
+    full = load_dataset(DataConfig(dataset="digits"))
+    quarter = load_dataset(DataConfig(dataset="digits", subset=0.25))
+    full_test = torch.bincount(full.test_y, minlength=10)
+    quarter_test = torch.bincount(quarter.test_y, minlength=10)
+    assert ((quarter_test - 0.25 * full_test).abs() <= 1).all()
+
+
+def make_folder(root: Path, classes=("cat", "dog", "frog"), per_class=6, size=(12, 10), mode="RGB",
+                splits=("train", "test")) -> Path:
+    rng = np.random.default_rng(0)
+    for split in splits:
+        for name in classes:
+            (root / split / name).mkdir(parents=True)
+            for i in range(per_class):
+                shape = (size[1], size[0], 3) if mode == "RGB" else (size[1], size[0])
+                Image.fromarray(rng.integers(0, 255, shape, dtype=np.uint8), mode).save(
+                    root / split / name / f"{i}.png")
+    return root
+
+
+def test_image_folder_is_decoded_once_and_cached(tmp_path):
+    folder = make_folder(tmp_path / "pets", per_class=10)
+    config = DataConfig(dataset="imagefolder", data_path=str(folder), cache_dir=str(tmp_path / "cache"))
+    data = load_dataset(config)
+    assert data.classes == ("cat", "dog", "frog") and data.input_shape == (3, 10, 12)
+    assert len(data.test_y) == 30 and len(data.train_y) + len(data.val_y) == 30
+    assert list((tmp_path / "cache").glob("imagefolder-*.pt"))
+    shutil.rmtree(folder)                      # from now on only the cache can answer
+    loader._MEMO.clear()
+    again = load_dataset(config)
+    assert torch.equal(again.train_x, data.train_x) and torch.equal(again.test_y, data.test_y)
+
+
+def test_image_folder_with_val_split_and_grey_images(tmp_path):
+    folder = make_folder(tmp_path / "grey", mode="L", splits=("train", "val", "test"))
+    data = load_dataset(DataConfig(dataset="imagefolder", data_path=str(folder)))
+    assert data.channels == 1
+    assert len(data.train_y) == len(data.val_y) == len(data.test_y) == 18
+
+
+def test_unreadable_image_is_named(tmp_path):
+    folder = make_folder(tmp_path / "broken")
+    bad = folder / "train" / "dog" / "3.png"
+    bad.write_bytes(b"not an image")
+    with pytest.raises(DataError, match=f"cannot read image {bad}"):
+        load_dataset(DataConfig(dataset="imagefolder", data_path=str(folder)))
+
+
+def test_mixed_sizes_ask_for_image_size(tmp_path):
+    folder = make_folder(tmp_path / "mixed")
+    Image.new("RGB", (40, 30)).save(folder / "test" / "cat" / "big.png")
+    with pytest.raises(DataError, match="different sizes.*--image-size"):
+        load_dataset(DataConfig(dataset="imagefolder", data_path=str(folder)))
+    data = load_dataset(DataConfig(dataset="imagefolder", data_path=str(folder), image_size=16))
+    assert data.input_shape == (3, 16, 16) and data.test_x.shape[-2:] == (16, 16)
+
+
+def test_not_a_class_folder_tree(tmp_path):
+    with pytest.raises(DataError, match="must hold train/<class>/\\* and test/<class>/\\*"):
+        load_dataset(DataConfig(dataset="imagefolder", data_path=str(tmp_path)))
+
+
+def test_missing_torchvision_files_offline_name_the_folder(tmp_path):
+    with pytest.raises(DataError, match=f"files not found in {tmp_path}/MNIST/raw and download is off"):
+        load_dataset(DataConfig(dataset="mnist", data_root=str(tmp_path), download=False))
+
+
+@needs_mnist
+def test_mnist_from_the_offline_copy():
+    data = load_dataset(DataConfig(dataset="mnist", data_root=str(SHARED_DATASETS)))
+    assert data.classes == tuple("0123456789") and data.input_shape == (1, 28, 28)
+    assert len(data.train_y) + len(data.val_y) == 60000 and len(data.test_y) == 10000
+    assert abs(data.mean[0] - 0.1307) < 0.002
+    assert data.flip_keeps_label is False
+
+
+@needs_cifar
+def test_cifar10_class_folders_as_imagefolder_and_as_cifar10():
+    data = load_dataset(DataConfig(dataset="imagefolder", data_path=str(CIFAR_FOLDER), subset=0.1))
+    assert data.classes[:4] == ("airplane", "automobile", "bird", "cat") and data.input_shape == (3, 32, 32)
+    assert torch.bincount(data.test_y).tolist() == [100] * 10
+    assert data.flip_keeps_label is True
+    by_name = load_dataset(DataConfig(dataset="cifar10", data_root=str(SHARED_DATASETS), subset=0.1))
+    assert torch.equal(by_name.test_x, data.test_x)
