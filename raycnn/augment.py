@@ -19,29 +19,14 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
+from raycnn.errors import ConfigError
+from raycnn.registry import Registry
+
 Preset = Callable[[torch.Tensor, torch.Generator, bool], torch.Tensor]
-_PRESETS: dict[str, Preset] = {}
-
-
-def register_preset(name: str) -> Callable[[Preset], Preset]:
-    def decorator(fn: Preset) -> Preset:
-        if name in _PRESETS:
-            raise ValueError(f"augmentation preset {name!r} is already registered")
-        _PRESETS[name] = fn
-        return fn
-    return decorator
-
-
-def list_presets() -> list[str]:
-    return list(_PRESETS)
-
-
-def get_preset(name: str) -> Preset:
-    from raycnn.errors import ConfigError
-
-    if name not in _PRESETS:
-        raise ConfigError(f"unknown augmentation preset {name!r}; choose one of: {', '.join(_PRESETS)}")
-    return _PRESETS[name]
+PRESETS: Registry[Preset] = Registry("augmentation preset", ConfigError, sort=False)
+register_preset = PRESETS.register
+get_preset = PRESETS.get
+list_presets = PRESETS.names
 
 
 # --- operations ---------------------------------------------------------------------------------

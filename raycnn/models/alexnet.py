@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from raycnn.models.layers import Classifier, conv, dense_head, feature_count
+from raycnn.models.layers import Classifier, Dropout, conv, dense_head, feature_count
 from raycnn.models.registry import register_model
 
 
@@ -30,7 +30,7 @@ def alexnet(in_channels: int, num_classes: int, input_size: tuple[int, int], ker
         conv(384, 256, kernel_size), nn.ReLU(inplace=True), nn.MaxPool2d(3, stride=2),
     )
     flat = feature_count(features, in_channels, input_size)
-    head = nn.Sequential(nn.Dropout(dropout), dense_head(flat, (4096, 4096), num_classes, dropout))
+    head = nn.Sequential(Dropout(dropout), dense_head(flat, (4096, 4096), num_classes, dropout))
     return Classifier(features, head)
 
 

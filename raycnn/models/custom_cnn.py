@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from raycnn.models.layers import Classifier, conv, dense_head, feature_count
+from raycnn.models.layers import Classifier, Dropout, conv, dense_head, feature_count
 from raycnn.models.registry import register_model
 
 
@@ -40,4 +40,4 @@ def _block(in_channels: int, out_channels: int, kernel_size: int, convs: int, ba
             layers.append(nn.BatchNorm2d(out_channels))
         layers.append(nn.ReLU(inplace=True))
     pool = nn.MaxPool2d(2) if pooling == "max" else nn.AvgPool2d(2)
-    return nn.Sequential(*layers, pool, nn.Dropout(dropout))
+    return nn.Sequential(*layers, pool, Dropout(dropout))

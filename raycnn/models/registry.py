@@ -15,29 +15,19 @@ import torch
 from torch import nn
 
 from raycnn.errors import ModelError
+from raycnn.registry import Registry
 
 Constructor = Callable[..., nn.Module]
-_MODELS: dict[str, Constructor] = {}
+MODELS: Registry[Constructor] = Registry("architecture", ModelError)
+register_model = MODELS.register
+list_models = MODELS.names
 FIXED_ARGUMENTS = ("in_channels", "num_classes", "input_size", "kernel_size")
 CANDIDATE_SIZES = (8, 16, 24, 28, 32, 48, 64, 96, 128, 160, 192, 224, 256, 320, 384, 512)
 
 
-def register_model(name: str) -> Callable[[Constructor], Constructor]:
-    def decorator(fn: Constructor) -> Constructor:
-        if name in _MODELS:
-            raise ValueError(f"model {name!r} is already registered")
-        _MODELS[name] = fn
-        return fn
-    return decorator
-
-
-def list_models() -> list[str]:
-    return sorted(_MODELS)
-
-
 def model_options(name: str) -> dict[str, Any]:
     """The architecture's options and their defaults (from its constructor's signature)."""
-    params = inspect.signature(_constructor(name)).parameters
+    params = inspect.signature(MODELS.get(name)).parameters
     return {k: p.default for k, p in params.items() if k not in FIXED_ARGUMENTS}
 
 
@@ -64,16 +54,10 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
-def _constructor(name: str) -> Constructor:
-    if name not in _MODELS:
-        raise ModelError(f"unknown architecture {name!r}; choose one of: {', '.join(list_models())}")
-    return _MODELS[name]
-
-
 def _try_build(name: str, input_size: tuple[int, int], arguments: dict) -> nn.Module | str:
     """The checked model, or the reason it cannot take this input."""
     try:
-        model = _constructor(name)(input_size=tuple(input_size), **arguments)
+        model = MODELS.get(name)(input_size=tuple(input_size), **arguments)
         dry_forward(model, (arguments["in_channels"], *input_size), arguments["num_classes"])
         return model
     except (RuntimeError, ValueError) as err:
