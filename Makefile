@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(PY) -m raycnn.train --dataset digits --arch custom_cnn --epochs 10 --out runs/quickstart-digits
+	$(PY) -m raycnn.train --dataset digits --arch custom_cnn --epochs 10
 
 test: $(STAMP)
 	$(PY) -m pytest -q
