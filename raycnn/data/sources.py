@@ -1,0 +1,192 @@
+"""Dataset sources: each decodes one dataset into uint8 tensors (`DecodedData`). Registered by name.
+
+A source is `fn(config: DataConfig) -> DecodedData`. It runs once per dataset and machine; the
+result is cached on disk by `raycnn.data.loader`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Callable
+from urllib.error import URLError
+
+import numpy as np
+import torch
+
+from raycnn.data.dataset import DecodedData, stratified_split
+from raycnn.errors import DataError
+from raycnn.registry import Registry
+
+Source = Callable[..., DecodedData]
+CacheKey = Callable[..., str]
+DATASETS: Registry[tuple[Source, CacheKey]] = Registry("dataset", DataError)
+list_datasets = DATASETS.names
+get_source = DATASETS.get
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
+DIGITS_TEST_FRACTION = 0.2  # digits ships no test split: a fixed stratified 20% is held out
+
+
+def register_dataset(name: str, cache_key: CacheKey) -> Callable[[Source], Source]:
+    """Register a source under `name`; `cache_key(config)` names what it decodes (root, size)."""
+    def decorator(fn: Source) -> Source:
+        DATASETS.add(name, (fn, cache_key))
+        return fn
+    return decorator
+
+
+# --- scikit-learn digits: real data shipped inside the package, the offline default -------------
+
+@register_dataset("digits", cache_key=lambda config: "digits-v1")
+def load_digits(config) -> DecodedData:
+    from sklearn.datasets import load_digits as sklearn_digits
+
+    bunch = sklearn_digits()
+    images = torch.from_numpy(np.rint(bunch.images * (255.0 / 16.0)).astype(np.uint8)).unsqueeze(1)
+    labels = torch.from_numpy(bunch.target.astype(np.int64))
+    test_idx, train_idx = stratified_split(labels, DIGITS_TEST_FRACTION, seed=0)
+    return DecodedData(classes=tuple(str(d) for d in range(10)),
+                       train_x=images[train_idx], train_y=labels[train_idx],
+                       test_x=images[test_idx], test_y=labels[test_idx], flip_keeps_label=False)
+
+
+# --- torchvision datasets: downloaded into data_root when online -------------------------------
+
+TORCHVISION = {  # name: (torchvision class, folder it creates under data_root, flip keeps label)
+    "mnist": ("MNIST", "MNIST/raw", False),
+    "fashion_mnist": ("FashionMNIST", "FashionMNIST/raw", True),
+    "cifar10": ("CIFAR10", "cifar-10-batches-py", True),
+    "cifar100": ("CIFAR100", "cifar-100-python", True),
+}
+
+
+def _torchvision_key(name: str) -> Callable[..., str]:
+    return lambda config: f"{name}-{_path_digest(config.data_root)}"
+
+
+def _load_torchvision(name: str, config) -> DecodedData:
+    if name == "cifar10" and _is_class_folder_tree(Path(config.data_root) / "cifar10"):
+        return _decode_image_folder(Path(config.data_root) / "cifar10", None)
+    class_name, folder, flip_ok = TORCHVISION[name]
+    import torchvision
+
+    dataset_cls = getattr(torchvision.datasets, class_name)
+    root = Path(config.data_root).expanduser()
+    try:
+        train = dataset_cls(str(root), train=True, download=config.download)
+        test = dataset_cls(str(root), train=False, download=config.download)
+    except (RuntimeError, OSError, URLError) as err:
+        raise DataError(_missing_message(name, root / folder, config.download, err)) from None
+    classes = tuple(c.split(" - ")[0] for c in train.classes)  # MNIST names classes "0 - zero"
+    return DecodedData(classes=classes, train_x=_as_nchw(train.data), train_y=torch.as_tensor(train.targets),
+                       test_x=_as_nchw(test.data), test_y=torch.as_tensor(test.targets),
+                       flip_keeps_label=flip_ok)
+
+
+def _missing_message(name: str, folder: Path, download: bool, err: Exception) -> str:
+    reason = str(err).strip().splitlines()
+    why = f"download failed ({reason[-1] if reason else type(err).__name__})" if download else "download is off"
+    return (f"dataset {name}: files not found in {folder} and {why}. Put torchvision's {name} files "
+            f"there, or point --data-root at the folder that holds them, or run once with internet access")
+
+
+def _as_nchw(data) -> torch.Tensor:
+    tensor = torch.as_tensor(np.asarray(data), dtype=torch.uint8)
+    if tensor.ndim == 3:                      # MNIST-style [N, H, W]
+        return tensor.unsqueeze(1).contiguous()
+    return tensor.permute(0, 3, 1, 2).contiguous()  # CIFAR-style [N, H, W, C]
+
+
+for _name in TORCHVISION:
+    register_dataset(_name, cache_key=_torchvision_key(_name))(
+        lambda config, _name=_name: _load_torchvision(_name, config))
+
+
+# --- image folders: train/<class>/*, test/<class>/*, optional val/<class>/* ----------------------
+
+def _imagefolder_key(config) -> str:
+    return f"imagefolder-{_path_digest(config.data_path)}-{config.image_size or 'native'}"
+
+
+@register_dataset("imagefolder", cache_key=_imagefolder_key)
+def load_image_folder(config) -> DecodedData:
+    root = Path(config.data_path).expanduser()
+    if not _is_class_folder_tree(root):
+        raise DataError(f"imagefolder: {root} must hold train/<class>/* and test/<class>/* "
+                        f"(optionally val/<class>/*); check --data-path")
+    return _decode_image_folder(root, config.image_size)
+
+
+def _is_class_folder_tree(root: Path) -> bool:
+    return (root / "train").is_dir() and (root / "test").is_dir()
+
+
+def _decode_image_folder(root: Path, size: int | None) -> DecodedData:
+    classes = tuple(sorted(p.name for p in (root / "train").iterdir() if p.is_dir()))
+    if not classes:
+        raise DataError(f"imagefolder: {root / 'train'} has no class folders; expected train/<class>/*")
+    splits = {split: _list_images(root / split, classes) for split in ("train", "test", "val")
+              if (root / split).is_dir()}
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        decoded = {split: _decode_files(files, size, pool) for split, (files, _) in splits.items()}
+    sizes = {img.shape[1:] for images in decoded.values() for img in images}
+    if len(sizes) > 1:
+        raise DataError(f"imagefolder: images in {root} have different sizes ({_describe(sizes)}); "
+                        f"pass --image-size N to resize them all to N x N")
+    grey = all(img.shape[0] == 1 for images in decoded.values() for img in images)
+    tensors = {split: _stack(images, grey) for split, images in decoded.items()}
+    labels = {split: torch.tensor(lbls, dtype=torch.int64) for split, (_, lbls) in splits.items()}
+    return DecodedData(classes=classes, train_x=tensors["train"], train_y=labels["train"],
+                       test_x=tensors["test"], test_y=labels["test"], flip_keeps_label=True,
+                       val_x=tensors.get("val"), val_y=labels.get("val"))
+
+
+def _list_images(split_dir: Path, classes: tuple[str, ...]) -> tuple[list[Path], list[int]]:
+    files, labels = [], []
+    for index, name in enumerate(classes):
+        class_dir = split_dir / name
+        if not class_dir.is_dir():
+            raise DataError(f"imagefolder: {class_dir} is missing; every split needs the same class "
+                            f"folders as train/ ({', '.join(classes)})")
+        found = sorted(p for p in class_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        files += found
+        labels += [index] * len(found)
+    if not files:
+        raise DataError(f"imagefolder: no images under {split_dir} (looked for {', '.join(sorted(IMAGE_SUFFIXES))})")
+    return files, labels
+
+
+def _decode_files(files: list[Path], size: int | None, pool: ThreadPoolExecutor) -> list[np.ndarray]:
+    return list(pool.map(lambda path: _decode_file(path, size), files, chunksize=256))
+
+
+def _decode_file(path: Path, size: int | None) -> np.ndarray:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            image = image.convert("L" if image.mode in ("1", "L", "I;16", "I") else "RGB")
+            if size is not None and image.size != (size, size):
+                image = image.resize((size, size), Image.BILINEAR)
+            array = np.asarray(image, dtype=np.uint8)
+    except (UnidentifiedImageError, OSError, ValueError) as err:
+        raise DataError(f"imagefolder: cannot read image {path} ({err}); remove or replace the file") from None
+    return array[None] if array.ndim == 2 else array.transpose(2, 0, 1)
+
+
+def _stack(images: list[np.ndarray], grey: bool) -> torch.Tensor:
+    if not grey:
+        images = [np.repeat(img, 3, axis=0) if img.shape[0] == 1 else img for img in images]
+    return torch.from_numpy(np.stack(images)).contiguous()
+
+
+def _describe(sizes: set) -> str:
+    shown = sorted(f"{w}x{h}" for h, w in sizes)
+    return ", ".join(shown[:3]) + (f" and {len(shown) - 3} more" if len(shown) > 3 else "")
+
+
+def _path_digest(path: str | None) -> str:
+    resolved = str(Path(path or ".").expanduser().resolve())
+    return hashlib.sha1(resolved.encode()).hexdigest()[:10]
