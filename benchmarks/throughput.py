@@ -184,7 +184,10 @@ def register_synthetic() -> None:
         labels = lambda n: torch.randint(0, 10, (n,), generator=g)
         return DecodedData(tuple(f"c{i}" for i in range(10)), images(10000), labels(10000), images(1000),
                            labels(1000), flip_keeps_label=True)
-    register_dataset("synthetic_cifar", cache_key=lambda config: "synthetic-cifar-v1")(synthetic)
+    from raycnn.data.sources import DatasetInfo
+
+    register_dataset("synthetic_cifar", cache_key=lambda config: "synthetic-cifar-v1",
+                     describe=lambda config: DatasetInfo(3, (32, 32), 10))(synthetic)
 
 
 def print_table(report: dict) -> None:

@@ -188,18 +188,28 @@ def run_config_from_dict(mapping: Mapping[str, Any] | None, source: str = "confi
 def section_from_dict(section: str, values: Mapping[str, Any], source: str) -> Any:
     """Build one section's dataclass; errors read `source: section.key: what is wrong`."""
     cls = SECTIONS[section]
+    kwargs = section_values(cls, values, section, source)
+    try:
+        return cls(**kwargs)
+    except (ConfigError, ModelError) as err:
+        raise ConfigError(f"{source}: {err}") from None
+
+
+def section_values(cls: type, values: Mapping[str, Any], section: str, source: str) -> dict[str, Any]:
+    """Check a mapping against a dataclass's fields and types: the keyword arguments to build it."""
     if not isinstance(values, Mapping):
         raise ConfigError(f"{source}: {section}: expected a mapping of keys, got {type(values).__name__}")
     hints = typing.get_type_hints(cls)
     kwargs = {}
     try:
         for key, value in values.items():
-            if key not in hints:
-                raise ConfigError(f"{section}.{key}: unknown key; valid keys: {', '.join(hints)}")
+            if key not in hints or key == "source":
+                valid = ", ".join(k for k in hints if k != "source")
+                raise ConfigError(f"{section}.{key}: unknown key; valid keys: {valid}")
             kwargs[key] = coerce(value, hints[key], f"{section}.{key}")
-        return cls(**kwargs)
-    except (ConfigError, ModelError) as err:
+    except ConfigError as err:
         raise ConfigError(f"{source}: {err}") from None
+    return kwargs
 
 
 def replace_field(config: RunConfig, dotted_key: str, value: Any, source: str = "override") -> RunConfig:

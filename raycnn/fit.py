@@ -71,6 +71,16 @@ class FitResult:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class TestEvaluation:
+    """The test set under one set of weights."""
+
+    accuracy: float
+    loss: float
+    per_class: list[dict]
+    confusion: list[list[int]]
+
+
 class TrainingDiverged(RaycnnError):
     """The training loss became NaN or infinite."""
 
@@ -109,13 +119,19 @@ class Trial:
     state: TrainingState
     best_weights: dict | None = None
     checkpoint_dir: Path | None = None
+    on_improvement: Callable[[TestEvaluation], None] | None = None
 
 
 def fit(config: RunConfig, report: Report | None = None, out_dir: str | Path | None = None,
-        resume: bool = False, progress: bool = False) -> FitResult:
+        resume: bool = False, progress: bool = False,
+        on_improvement: Callable[[TestEvaluation], None] | None = None) -> FitResult:
     """Train and test one configuration. With `out_dir`, checkpoint every epoch into
-    OUT/checkpoints; with `resume`, continue from the checkpoint there if one exists."""
+    OUT/checkpoints; with `resume`, continue from the checkpoint there if one exists.
+    `on_improvement(TestEvaluation)` is called whenever the validation accuracy improves, with the
+    test results of the new best weights (before that epoch's checkpoint is written): a run that
+    is killed later (a sweep scheduler stopping it) has its final test results already."""
     trial = prepare_trial(config, out_dir, resume)
+    trial.on_improvement = on_improvement
     status = "completed"
     while trial.state.epoch < config.train.epochs:
         metrics = run_epoch(trial, progress)
@@ -188,6 +204,8 @@ def run_epoch(trial: Trial, progress: bool = False) -> EpochMetrics:
     if val_accuracy > state.best_val_accuracy:
         state.best_val_accuracy, state.best_epoch = val_accuracy, state.epoch
         trial.best_weights = {k: v.detach().clone() for k, v in trial.model.state_dict().items()}
+        if trial.on_improvement is not None:
+            trial.on_improvement(evaluate_test(trial))
         if trial.checkpoint_dir is not None:
             ckpt.save_best(trial.checkpoint_dir, trial.best_weights)
     if trial.checkpoint_dir is not None:
@@ -256,17 +274,24 @@ def finish(trial: Trial, status: str) -> FitResult:
     """Restore the best-validation weights, test them, and describe the trial."""
     if trial.best_weights is not None:
         trial.model.load_state_dict(trial.best_weights)
-    test_loss, test_accuracy, predicted = evaluate(trial, trial.data["test_x"], trial.data["test_y"])
-    confusion = confusion_matrix(predicted, trial.data["test_y"], trial.dataset.num_classes)
+    test = evaluate_test(trial)
     state = trial.state
     return FitResult(
-        status=status, test_accuracy=test_accuracy, test_loss=test_loss,
+        status=status, test_accuracy=test.accuracy, test_loss=test.loss,
         val_accuracy=state.best_val_accuracy, best_epoch=state.best_epoch,
         params=count_parameters(trial.model), train_seconds=state.train_seconds,
         train_images_per_second=state.train_images / max(state.compute_seconds, 1e-9),
-        epochs_completed=state.epoch, classes=trial.dataset.classes,
-        per_class=per_class_metrics(confusion, trial.dataset.classes), confusion=confusion.tolist(),
-        precision=trial.precision, device=str(trial.device), history=list(state.history))
+        epochs_completed=state.epoch, classes=trial.dataset.classes, per_class=test.per_class,
+        confusion=test.confusion, precision=trial.precision, device=str(trial.device),
+        history=list(state.history))
+
+
+def evaluate_test(trial: Trial) -> TestEvaluation:
+    """Test accuracy, loss, per-class scores and confusion matrix of the current weights."""
+    loss, accuracy, predicted = evaluate(trial, trial.data["test_x"], trial.data["test_y"])
+    confusion = confusion_matrix(predicted, trial.data["test_y"], trial.dataset.num_classes)
+    return TestEvaluation(accuracy=accuracy, loss=loss, per_class=per_class_metrics(confusion, trial.dataset.classes),
+                          confusion=confusion.tolist())
 
 
 def _progress(items: list, enabled: bool, description: str):

@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 
 from raycnn.data.dataset import Dataset, DecodedData, channel_stats, stratified_split
-from raycnn.data.sources import get_source
+from raycnn.data.sources import DatasetInfo, get_source
 from raycnn.errors import DataError
 
 SUBSET_SEED = 0      # fixed: every trial of a study sees the same subset...
@@ -42,15 +42,30 @@ def load_dataset(config) -> Dataset:
                    flip_keeps_label=decoded.flip_keeps_label, mean=mean, std=std, image_size=size)
 
 
+def describe_dataset(config) -> DatasetInfo:
+    """Channels, size (after image_size) and class count, without decoding when not cached yet.
+    Raises DataError when the data is neither present nor downloadable."""
+    source = get_source(config.dataset)
+    path = cache_folder(config) / f"{source.cache_key(config)}.pt"
+    decoded = _MEMO.get(path) or (_read_cache(path) if path.exists() else None)
+    if decoded is None:
+        info = source.describe(config)
+    else:
+        info = DatasetInfo(decoded.train_x.shape[1], tuple(decoded.train_x.shape[2:]), len(decoded.classes))
+    if config.image_size:
+        info = DatasetInfo(info.channels, (config.image_size, config.image_size), info.num_classes)
+    return info
+
+
 def decode_cached(config) -> DecodedData:
     """The decoded dataset: from this process's memo, else the disk cache, else its source."""
-    source, cache_key = get_source(config.dataset)
-    path = cache_folder(config) / f"{cache_key(config)}.pt"
+    source = get_source(config.dataset)
+    path = cache_folder(config) / f"{source.cache_key(config)}.pt"
     if path in _MEMO:
         return _MEMO[path]
     decoded = _read_cache(path)
     if decoded is None:
-        decoded = source(config)
+        decoded = source.decode(config)
         _write_cache(path, decoded)
     _MEMO[path] = decoded
     return decoded

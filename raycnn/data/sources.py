@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 from urllib.error import URLError
@@ -21,7 +22,28 @@ from raycnn.registry import Registry
 
 Source = Callable[..., DecodedData]
 CacheKey = Callable[..., str]
-DATASETS: Registry[tuple[Source, CacheKey]] = Registry("dataset", DataError)
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """What models need to know about a dataset, found without decoding it."""
+
+    channels: int
+    size: tuple[int, int]
+    num_classes: int
+
+
+Describe = Callable[..., DatasetInfo]  # raises DataError when the data is neither present nor downloadable
+
+
+@dataclass(frozen=True)
+class DatasetSource:
+    decode: Source
+    cache_key: CacheKey
+    describe: Describe
+
+
+DATASETS: Registry[DatasetSource] = Registry("dataset", DataError)
 list_datasets = DATASETS.names
 get_source = DATASETS.get
 
@@ -29,17 +51,19 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".we
 DIGITS_TEST_FRACTION = 0.2  # digits ships no test split: a fixed stratified 20% is held out
 
 
-def register_dataset(name: str, cache_key: CacheKey) -> Callable[[Source], Source]:
-    """Register a source under `name`; `cache_key(config)` names what it decodes (root, size)."""
+def register_dataset(name: str, cache_key: CacheKey, describe: Describe) -> Callable[[Source], Source]:
+    """Register a source under `name`: `cache_key(config)` names what it decodes (root, size);
+    `describe(config)` checks the data is there (or downloadable) and gives its shape cheaply."""
     def decorator(fn: Source) -> Source:
-        DATASETS.add(name, (fn, cache_key))
+        DATASETS.add(name, DatasetSource(fn, cache_key, describe))
         return fn
     return decorator
 
 
 # --- scikit-learn digits: real data shipped inside the package, the offline default -------------
 
-@register_dataset("digits", cache_key=lambda config: "digits-v1")
+@register_dataset("digits", cache_key=lambda config: "digits-v1",
+                  describe=lambda config: DatasetInfo(1, (8, 8), 10))
 def load_digits(config) -> DecodedData:
     from sklearn.datasets import load_digits as sklearn_digits
 
@@ -54,11 +78,11 @@ def load_digits(config) -> DecodedData:
 
 # --- torchvision datasets: downloaded into data_root when online -------------------------------
 
-TORCHVISION = {  # name: (torchvision class, folder it creates under data_root, flip keeps label)
-    "mnist": ("MNIST", "MNIST/raw", False),
-    "fashion_mnist": ("FashionMNIST", "FashionMNIST/raw", True),
-    "cifar10": ("CIFAR10", "cifar-10-batches-py", True),
-    "cifar100": ("CIFAR100", "cifar-100-python", True),
+TORCHVISION = {  # name: (torchvision class, folder it creates under data_root, flip keeps label, info)
+    "mnist": ("MNIST", "MNIST/raw", False, DatasetInfo(1, (28, 28), 10)),
+    "fashion_mnist": ("FashionMNIST", "FashionMNIST/raw", True, DatasetInfo(1, (28, 28), 10)),
+    "cifar10": ("CIFAR10", "cifar-10-batches-py", True, DatasetInfo(3, (32, 32), 10)),
+    "cifar100": ("CIFAR100", "cifar-100-python", True, DatasetInfo(3, (32, 32), 100)),
 }
 
 
@@ -69,7 +93,7 @@ def _torchvision_key(name: str) -> Callable[..., str]:
 def _load_torchvision(name: str, config) -> DecodedData:
     if name == "cifar10" and _is_class_folder_tree(Path(config.data_root) / "cifar10"):
         return _decode_image_folder(Path(config.data_root) / "cifar10", None)
-    class_name, folder, flip_ok = TORCHVISION[name]
+    class_name, folder, flip_ok, _ = TORCHVISION[name]
     import torchvision
 
     dataset_cls = getattr(torchvision.datasets, class_name)
@@ -78,16 +102,20 @@ def _load_torchvision(name: str, config) -> DecodedData:
         train = dataset_cls(str(root), train=True, download=config.download)
         test = dataset_cls(str(root), train=False, download=config.download)
     except (RuntimeError, OSError, URLError) as err:
-        raise DataError(_missing_message(name, root / folder, config.download, err)) from None
+        raise DataError(_missing_message(name, root / folder, config.download, _last_line(err))) from None
     classes = tuple(c.split(" - ")[0] for c in train.classes)  # MNIST names classes "0 - zero"
     return DecodedData(classes=classes, train_x=_as_nchw(train.data), train_y=torch.as_tensor(train.targets),
                        test_x=_as_nchw(test.data), test_y=torch.as_tensor(test.targets),
                        flip_keeps_label=flip_ok)
 
 
-def _missing_message(name: str, folder: Path, download: bool, err: Exception) -> str:
-    reason = str(err).strip().splitlines()
-    why = f"download failed ({reason[-1] if reason else type(err).__name__})" if download else "download is off"
+def _last_line(err: Exception) -> str:
+    lines = str(err).strip().splitlines()
+    return lines[-1] if lines else type(err).__name__
+
+
+def _missing_message(name: str, folder: Path, download: bool, reason: str | None) -> str:
+    why = f"download failed ({reason})" if download else "download is off"
     return (f"dataset {name}: files not found in {folder} and {why}. Put torchvision's {name} files "
             f"there, or point --data-root at the folder that holds them, or run once with internet access")
 
@@ -99,8 +127,41 @@ def _as_nchw(data) -> torch.Tensor:
     return tensor.permute(0, 3, 1, 2).contiguous()  # CIFAR-style [N, H, W, C]
 
 
+def _describe_torchvision(name: str, config) -> DatasetInfo:
+    class_name, folder, _, info = TORCHVISION[name]
+    root = Path(config.data_root).expanduser()
+    present = (root / folder).is_dir() and any((root / folder).iterdir())
+    if present or (name == "cifar10" and _is_class_folder_tree(root / "cifar10")):
+        return info
+    if not config.download:
+        raise DataError(_missing_message(name, root / folder, False, None))
+    reason = _unreachable(_download_url(class_name))
+    if reason:
+        raise DataError(_missing_message(name, root / folder, True, reason))
+    return info
+
+
+def _download_url(class_name: str) -> str:
+    import torchvision
+
+    dataset_cls = getattr(torchvision.datasets, class_name)
+    return dataset_cls.mirrors[0] if hasattr(dataset_cls, "mirrors") else dataset_cls.url
+
+
+def _unreachable(url: str, timeout: float = 5.0) -> str | None:
+    """None if `url` answers, else why not."""
+    import urllib.request
+
+    try:
+        urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=timeout).close()
+        return None
+    except Exception as err:  # any failure to connect means: cannot download from here
+        return str(getattr(err, "reason", err))
+
+
 for _name in TORCHVISION:
-    register_dataset(_name, cache_key=_torchvision_key(_name))(
+    register_dataset(_name, cache_key=_torchvision_key(_name),
+                     describe=lambda config, _name=_name: _describe_torchvision(_name, config))(
         lambda config, _name=_name: _load_torchvision(_name, config))
 
 
@@ -110,13 +171,28 @@ def _imagefolder_key(config) -> str:
     return f"imagefolder-{_path_digest(config.data_path)}-{config.image_size or 'native'}"
 
 
-@register_dataset("imagefolder", cache_key=_imagefolder_key)
-def load_image_folder(config) -> DecodedData:
+def _image_folder_root(config) -> Path:
     root = Path(config.data_path).expanduser()
     if not _is_class_folder_tree(root):
         raise DataError(f"imagefolder: {root} must hold train/<class>/* and test/<class>/* "
                         f"(optionally val/<class>/*); check --data-path")
-    return _decode_image_folder(root, config.image_size)
+    return root
+
+
+def _describe_image_folder(config) -> DatasetInfo:
+    """Class count from the folders; channels and size from the first training image."""
+    train = _image_folder_root(config) / "train"
+    classes = sorted(p.name for p in train.iterdir() if p.is_dir())
+    first = next((f for c in classes for f in sorted((train / c).iterdir()) if f.suffix.lower() in IMAGE_SUFFIXES), None)
+    if first is None:
+        raise DataError(f"imagefolder: no images under {train}")
+    image = _decode_file(first, config.image_size)
+    return DatasetInfo(image.shape[0] if image.shape[0] == 1 else 3, tuple(image.shape[1:]), len(classes))
+
+
+@register_dataset("imagefolder", cache_key=_imagefolder_key, describe=_describe_image_folder)
+def load_image_folder(config) -> DecodedData:
+    return _decode_image_folder(_image_folder_root(config), config.image_size)
 
 
 def _is_class_folder_tree(root: Path) -> bool:

@@ -1,0 +1,149 @@
+"""Run a study as a Ray Tune sweep: `python -m raycnn.sweep FILE [options]`.
+
+    python -m raycnn.sweep sweeps/quickstart.yaml
+    python -m raycnn.sweep sweeps/kernels.yaml --dry-run
+    python -m raycnn.sweep sweeps/kernels.yaml --address auto --storage s3://bucket/runs
+    python -m raycnn.sweep sweeps/quickstart.yaml --resume          # after a crash or Ctrl-C
+    python -m raycnn.sweep sweeps/quickstart.yaml --set fixed.train.epochs=3 --name quick3
+
+Before Ray starts, the file and every trial it expands to are validated (data present or
+downloadable, each architecture built for its input); problems are listed and nothing runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+import yaml
+
+from raycnn.errors import ConfigError, RaycnnError
+from raycnn.sweep.spec import SweepConfig, TrialSpec, expand_trials, load_sweep, sweep_from_dict
+from raycnn.sweep.validate import find_problems
+
+
+class OneLineParser(argparse.ArgumentParser):
+    def error(self, message: str):
+        self.exit(2, f"error: {message} (see python -m raycnn.sweep --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineParser(prog="python -m raycnn.sweep", description=__doc__.split("\n")[0],
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("file", help="sweep YAML file (see sweeps/)")
+    parser.add_argument("--dry-run", action="store_true", help="list the trials and exit without training")
+    parser.add_argument("--resume", action="store_true", help="continue an interrupted sweep of this name")
+    parser.add_argument("--address", help="join a Ray cluster: auto, or HOST:PORT (default: run locally)")
+    parser.add_argument("--storage", help="where runs are stored (a folder, or s3://... on clusters)")
+    parser.add_argument("--name", help="run name (default: the file's name field)")
+    parser.add_argument("--max-concurrent", type=int, help="at most N trials at once")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override the file, e.g. fixed.train.epochs=3 or num_samples=2 (repeatable)")
+    return parser
+
+
+def load_with_overrides(args: argparse.Namespace) -> SweepConfig:
+    raw = yaml.safe_load(_read(args.file)) if args.set or args.name or args.storage or args.max_concurrent else None
+    if raw is None:
+        return load_sweep(args.file)
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{args.file}: a sweep file is a mapping with at least name, question and fixed")
+    for item in args.set:
+        key, sep, text = item.partition("=")
+        if not sep:
+            raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. fixed.train.epochs=3")
+        _set_path(raw, key.strip().split("."), yaml.safe_load(text), item)
+    for key, value in (("name", args.name), ("storage", args.storage), ("max_concurrent", args.max_concurrent)):
+        if value is not None:
+            raw[key] = value
+    return sweep_from_dict(raw, args.file)
+
+
+def _read(path: str) -> str:
+    try:
+        with open(path) as handle:
+            return handle.read()
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read the sweep file ({err.strerror})") from None
+
+
+def _set_path(raw: dict, parts: list[str], value: Any, item: str) -> None:
+    for part in parts[:-1]:
+        raw = raw.setdefault(part, {})
+        if not isinstance(raw, dict):
+            raise ConfigError(f"--set {item}: {part} is not a mapping in the sweep file")
+    raw[parts[-1]] = value
+
+
+def print_trials(sweep: SweepConfig, trials: list[TrialSpec]) -> None:
+    keys = sweep.varied_keys()
+    width = max(len(t.name) for t in trials)
+    print(f"{sweep.name}: {sweep.question}")
+    print(f"{'trial':<7}{'name':<{width + 2}}" + "".join(f"{k:<22}" for k in keys))
+    for trial in trials:
+        print(f"{trial.trial_id:<7}{trial.name:<{width + 2}}" + "".join(f"{str(trial.values.get(k)):<22}" for k in keys))
+    full = sum(t.config.train.epochs for t in trials)
+    print(f"\n{len(trials)} trials; a full grid is {full} epochs", end="")
+    if sweep.scheduler.kind == "asha":
+        print(f"; ASHA (grace {sweep.scheduler.grace_period}, keep 1/{sweep.scheduler.reduction_factor} "
+              f"per rung) needs about {asha_epochs(sweep, trials)} if it stops trials as designed", end="")
+    print(f"\nresources per trial: {sweep.resources.cpus:g} CPU, {sweep.resources.gpus:g} GPU")
+
+
+def asha_epochs(sweep: SweepConfig, trials: list[TrialSpec]) -> int:
+    """Epochs ASHA spends when each rung keeps 1/reduction_factor of the trials that reach it."""
+    grace, factor = sweep.scheduler.grace_period, sweep.scheduler.reduction_factor
+    total = 0.0
+    for trial in trials:
+        max_t = sweep.scheduler.max_epochs or trial.config.train.epochs
+        rung, share, previous = grace, 1.0, 0
+        while rung < max_t:
+            total += share * (rung - previous)
+            previous, rung, share = rung, rung * factor, share / factor
+        total += share * (max_t - previous)
+    return round(total)
+
+
+def report_problems(sweep: SweepConfig, problems) -> None:
+    print(f"error: {sweep.source}: {len(problems)} trial(s) cannot run:", file=sys.stderr)
+    for problem in problems:
+        print(f"  {problem.trial.trial_id} {problem.trial.name}: {problem.message}", file=sys.stderr)
+
+
+def run(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    sweep = load_with_overrides(args)
+    trials = expand_trials(sweep)
+    problems = find_problems(sweep, trials)
+    if problems and not sweep.skip_invalid:
+        report_problems(sweep, problems)
+        return 2
+    if problems:
+        print(f"skip_invalid: dropping {len(problems)} trial(s) that cannot run:")
+        for problem in problems:
+            print(f"  {problem.trial.trial_id} {problem.trial.name}: {problem.message}")
+        bad = {p.trial.trial_id for p in problems}
+        trials = [t for t in trials if t.trial_id not in bad]
+    if args.dry_run:
+        print_trials(sweep, trials)
+        return 0
+    from raycnn.sweep.run import check_run_directory, run_sweep
+
+    check_run_directory(sweep, args.resume)
+    return run_sweep(sweep, trials, args.address, args.resume)
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        return run(argv)
+    except RaycnnError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; continue with the same command plus --resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

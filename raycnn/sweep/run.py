@@ -1,0 +1,151 @@
+"""Run a validated sweep on Ray Tune: local by default, or on a cluster by address."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import json
+import os
+import time
+from pathlib import Path
+
+import yaml
+
+from raycnn.errors import ConfigError
+from raycnn.sweep.spec import SweepConfig, TrialSpec
+
+RESULTS = "results"
+
+
+def run_directory(sweep: SweepConfig) -> str:
+    storage = sweep.storage
+    if "://" not in storage:
+        storage = str(Path(storage).expanduser().resolve())
+    return f"{storage.rstrip('/')}/{sweep.name}"
+
+
+def check_run_directory(sweep: SweepConfig, resume: bool) -> Path | None:
+    """Refuse to overwrite a run, or to resume one that is not there (local storage only)."""
+    if "://" in sweep.storage:
+        return None
+    run_dir = Path(run_directory(sweep))
+    exists = (run_dir / "sweep.yaml").exists()
+    if exists and not resume:
+        raise ConfigError(f"{run_dir} already holds a sweep named {sweep.name!r}; pass --resume to continue "
+                          f"it, or --name NEW to start another")
+    if resume and not exists:
+        raise ConfigError(f"--resume: {run_dir} holds no sweep to continue; drop --resume to start it")
+    return run_dir
+
+
+def trial_dicts(trials: list[TrialSpec]) -> list[dict]:
+    return [{"trial_id": t.trial_id, "name": t.name, "config": t.config.to_dict(), "values": t.values}
+            for t in trials]
+
+
+def write_run_files(run_dir: Path, sweep: SweepConfig, trials: list[TrialSpec]) -> None:
+    from raycnn.environment import environment_record
+    from raycnn.precision import resolve_device
+    import ray
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    resolved = {"name": sweep.name, "question": sweep.question, "source": sweep.source,
+                "fixed": sweep.fixed.to_dict(),
+                "space": {d.key: {d.form: list(d.values)} for d in sweep.space},
+                "num_samples": sweep.num_samples, "seeds": sweep.seeds,
+                "scheduler": dataclasses.asdict(sweep.scheduler), "resources": dataclasses.asdict(sweep.resources),
+                "max_concurrent": sweep.max_concurrent, "storage": sweep.storage,
+                "max_failures": sweep.max_failures, "trials": trial_dicts(trials)}
+    (run_dir / "sweep.yaml").write_text(yaml.safe_dump(resolved, sort_keys=False))
+    environment = environment_record(resolve_device("auto"))
+    environment["nodes"] = [{"host": n.get("NodeManagerHostname"), "resources": n.get("Resources")}
+                            for n in ray.nodes() if n.get("Alive")]
+    (run_dir / "environment.json").write_text(json.dumps(environment, indent=2))
+
+
+def trial_label(trial) -> str:
+    """Tune's name and folder for a trial: t0001-custom_cnn-digits-none-k3-s0."""
+    return f"{trial.config['trial']['trial_id']}-{trial.config['trial']['name']}"[:120]
+
+
+def build_tuner(sweep: SweepConfig, trials: list[TrialSpec], resume: bool):
+    from ray import tune
+    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+
+    from raycnn.sweep.progress import ProgressPrinter
+    from raycnn.sweep.tables import ResultTables
+    from raycnn.sweep.trainable import METRIC, TIME_ATTR, run_trial
+
+    run_dir = run_directory(sweep)
+    trainable = tune.with_resources(run_trial, {"cpu": sweep.resources.cpus, "gpu": sweep.resources.gpus})
+    if resume:
+        return tune.Tuner.restore(run_dir, trainable, resume_unfinished=True, resume_errored=True)
+    max_epochs = sweep.scheduler.max_epochs or max(t.config.train.epochs for t in trials)
+    scheduler = (ASHAScheduler(time_attr=TIME_ATTR, metric=METRIC, mode="max", max_t=max_epochs,
+                               grace_period=sweep.scheduler.grace_period,
+                               reduction_factor=sweep.scheduler.reduction_factor)
+                 if sweep.scheduler.kind == "asha" else FIFOScheduler())
+    specs = trial_dicts(trials)
+    callbacks = [ResultTables(f"{run_dir}/{RESULTS}", specs), ProgressPrinter(len(specs), run_dir)]
+    return tune.Tuner(
+        trainable,
+        param_space={"trial": tune.grid_search(specs)},
+        tune_config=tune.TuneConfig(scheduler=scheduler, max_concurrent_trials=sweep.max_concurrent,
+                                    reuse_actors=False, trial_name_creator=trial_label,
+                                    trial_dirname_creator=trial_label),
+        run_config=tune.RunConfig(
+            name=sweep.name, storage_path=run_dir.rsplit("/", 1)[0], verbose=0, callbacks=callbacks,
+            failure_config=tune.FailureConfig(max_failures=sweep.max_failures),
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=1)))
+
+
+def start_ray(address: str | None) -> None:
+    import ray
+
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
+    if address is None:
+        # "local": never join a stale cluster named in Ray's temp folder (ray_current_cluster)
+        ray.init(address="local", include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+    else:
+        ray.init(address=address, log_to_driver=False, logging_level="ERROR")
+
+
+def run_sweep(sweep: SweepConfig, trials: list[TrialSpec], address: str | None, resume: bool) -> int:
+    """Run (or resume) the sweep; returns the exit code: 0, or 1 if any trial ended in error."""
+    import ray
+    import pyarrow.parquet as pq
+
+    started = time.monotonic()
+    run_dir = Path(run_directory(sweep)) if "://" not in sweep.storage else None
+    start_ray(address)
+    try:
+        if run_dir is not None and not resume:
+            write_run_files(run_dir, sweep, trials)
+        build_tuner(sweep, trials, resume).fit()
+    finally:
+        ray.shutdown()
+    if run_dir is None:
+        return 0
+    rows = pq.read_table(run_dir / RESULTS / "trials.parquet").to_pylist()
+    return print_summary(rows, run_dir, time.monotonic() - started)
+
+
+def print_summary(rows: list[dict], run_dir: Path, seconds: float) -> int:
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row["status"]] = counts.get(row["status"], 0) + 1
+    done = [r for r in rows if r.get("test_accuracy") is not None]
+    print(f"\nsweep finished in {seconds / 60:.1f} min: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
+    if done:
+        best = max(done, key=lambda r: r["best_val_accuracy"] or 0)
+        print(f"best by validation: {best['trial_name']} (val {best['best_val_accuracy']:.4f}, "
+              f"test {best['test_accuracy']:.4f})")
+    print(f"results:     {run_dir / RESULTS}/trials.parquet (and epochs, classes, confusion)")
+    print(f"tensorboard: tensorboard --logdir {run_dir}")
+    if importlib.util.find_spec("analysis") is not None:
+        print(f"report:      python -m analysis {run_dir}")
+    failed = [r for r in rows if r["status"] == "error"]
+    for row in failed:
+        print(f"error in {row['trial_id']} {row['trial_name']}: {row['error']}")
+    return 1 if failed else 0

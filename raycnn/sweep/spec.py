@@ -1,0 +1,253 @@
+"""Sweep files: what a study varies, and the explicit list of trials it expands to.
+
+A sweep file (YAML) looks like:
+
+    name: quickstart
+    question: Which architecture and kernel size learn digits best, with and without augmentation?
+    fixed:                      # any single-run config field (see raycnn/config.py)
+      data: {dataset: digits}
+      train: {epochs: 12}
+    space:                      # section.key: a list (= grid) or one of the forms below
+      model.arch: [custom_cnn, alexnet_small]
+      model.kernel_size: {grid: [3, 5]}
+      train.lr: {loguniform: [0.0003, 0.003]}
+    num_samples: 1              # draws of the random dimensions per grid point
+    seeds: 1                    # every configuration repeated with train.seed = 0 .. seeds-1
+    scheduler: {kind: asha, grace_period: 2, reduction_factor: 2}   # or {kind: fifo}
+    resources: {cpus: 1, gpus: 0}
+    max_concurrent: 2
+    storage: runs               # a local folder, or a URI (s3://..., gs://...) on clusters
+    max_failures: 2             # retries of a trial that raised an unexpected error
+    skip_invalid: false
+
+Random dimensions (`choice`, `uniform`, `loguniform`, `randint`) are drawn here, with a fixed seed,
+so the trial list is explicit, checkable before Ray starts, and the same on every resume.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import random
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from raycnn.config import (SECTIONS, RunConfig, coerce, replace_field, run_config_from_dict)
+from raycnn.errors import ConfigError
+
+SPACE_FORMS = ("grid", "choice", "uniform", "loguniform", "randint")
+SCHEDULERS = ("asha", "fifo")
+SAMPLING_SEED = 0
+
+
+@dataclass(frozen=True)
+class SchedulerConfig:
+    kind: str = "asha"
+    grace_period: int = 1              # epochs every trial runs before ASHA may stop it
+    reduction_factor: int = 3          # ASHA keeps the top 1/reduction_factor at each rung
+    max_epochs: int | None = None      # None = train.epochs of each trial
+
+
+@dataclass(frozen=True)
+class ResourcesConfig:
+    cpus: float = 1.0
+    gpus: float = 0.0                  # fractions (0.25) let several trials share one GPU
+
+
+@dataclass(frozen=True)
+class Dimension:
+    key: str                           # section.key of RunConfig
+    form: str                          # grid | choice | uniform | loguniform | randint
+    values: tuple                      # the grid/choice values, or (low, high)
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    name: str
+    question: str
+    fixed: RunConfig
+    space: tuple[Dimension, ...] = ()
+    num_samples: int = 1
+    seeds: int = 1
+    scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
+    resources: ResourcesConfig = field(default_factory=ResourcesConfig)
+    max_concurrent: int | None = None
+    storage: str = "runs"
+    max_failures: int = 2
+    skip_invalid: bool = False
+    source: str = "sweep"              # the file it came from, for messages
+
+    def varied_keys(self) -> list[str]:
+        """Config keys that differ between trials (the sweep axes, plus the seed when repeated)."""
+        keys = [d.key for d in self.space]
+        return keys + (["train.seed"] if self.seeds > 1 and "train.seed" not in keys else [])
+
+
+@dataclass(frozen=True)
+class TrialSpec:
+    trial_id: str                      # stable: t0001, t0002, ... in expansion order
+    name: str                          # readable: custom_cnn-digits-flip_crop-k5-s0
+    config: RunConfig
+    values: dict[str, Any]             # the varied keys and this trial's values
+
+
+TOP_LEVEL = {f.name for f in fields(SweepConfig)} - {"source"}
+
+
+def load_sweep(path: str | Path) -> SweepConfig:
+    """Read and validate a sweep file; ConfigError names the file and the key."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read the sweep file ({err.strerror})") from None
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML ({' '.join(str(err).split())})") from None
+    return sweep_from_dict(raw, str(path))
+
+
+def sweep_from_dict(raw: Any, source: str) -> SweepConfig:
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{source}: a sweep file is a mapping with at least name, question and fixed")
+    unknown = sorted(set(raw) - TOP_LEVEL)
+    if unknown:
+        raise ConfigError(f"{source}: unknown key {unknown[0]!r}; valid keys: {', '.join(sorted(TOP_LEVEL))}")
+    for required in ("name", "question"):
+        if not isinstance(raw.get(required), str) or not raw[required].strip():
+            raise ConfigError(f"{source}: {required}: required, a non-empty string")
+    _check_name(raw["name"], source)
+    fixed = run_config_from_dict(raw.get("fixed") or {}, f"{source}: fixed")
+    space = tuple(_dimension(key, spec, source) for key, spec in (raw.get("space") or {}).items())
+    sweep = SweepConfig(
+        name=raw["name"], question=raw["question"].strip(), fixed=fixed, space=space,
+        num_samples=_positive_int(raw, "num_samples", 1, source), seeds=_positive_int(raw, "seeds", 1, source),
+        scheduler=_section(SchedulerConfig, raw.get("scheduler"), "scheduler", source),
+        resources=_section(ResourcesConfig, raw.get("resources"), "resources", source),
+        max_concurrent=_optional_positive_int(raw, "max_concurrent", source),
+        storage=_string(raw, "storage", "runs", source),
+        max_failures=_positive_int(raw, "max_failures", 2, source, allow_zero=True),
+        skip_invalid=coerce(raw.get("skip_invalid", False), bool, f"{source}: skip_invalid"),
+        source=source)
+    _check_scheduler(sweep)
+    return sweep
+
+
+def _check_name(name: str, source: str) -> None:
+    if not all(c.isalnum() or c in "-_." for c in name):
+        raise ConfigError(f"{source}: name: {name!r} is used as a folder name; use letters, digits, - _ .")
+
+
+def _dimension(key: str, spec: Any, source: str) -> Dimension:
+    where = f"{source}: space.{key}"
+    section, _, name = str(key).partition(".")
+    if section not in SECTIONS or not name:
+        raise ConfigError(f"{where}: not a config key; use section.key with a section from: {', '.join(SECTIONS)}")
+    if isinstance(spec, list):
+        spec = {"grid": spec}
+    if not isinstance(spec, Mapping) or len(spec) != 1 or next(iter(spec)) not in SPACE_FORMS:
+        raise ConfigError(f"{where}: expected a list or one of {{{', '.join(f'{f}: ...' for f in SPACE_FORMS)}}}")
+    form, values = next(iter(spec.items()))
+    if not isinstance(values, list) or not values:
+        raise ConfigError(f"{where}.{form}: expected a non-empty list")
+    if form in ("uniform", "loguniform", "randint"):
+        _check_bounds(where, form, values)
+    for value in values if form in ("grid", "choice") else []:
+        replace_field(RunConfig(), key, value, f"{where}")  # each value must be valid on its own
+    return Dimension(key=key, form=form, values=tuple(values))
+
+
+def _check_bounds(where: str, form: str, values: list) -> None:
+    numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+    if len(values) != 2 or not numeric or values[0] >= values[1] or (form == "loguniform" and values[0] <= 0):
+        raise ConfigError(f"{where}.{form}: expected [low, high] with low < high"
+                          + (" and low > 0" if form == "loguniform" else ""))
+
+
+def _section(cls: type, raw: Any, name: str, source: str) -> Any:
+    from raycnn.config import section_values
+
+    return cls(**section_values(cls, raw or {}, name, source))
+
+
+def _check_scheduler(sweep: SweepConfig) -> None:
+    if sweep.scheduler.kind not in SCHEDULERS:
+        raise ConfigError(f"{sweep.source}: scheduler.kind: {sweep.scheduler.kind!r} is not valid; "
+                          f"choose one of: {', '.join(SCHEDULERS)}")
+    for key in ("grace_period", "reduction_factor", "max_epochs"):
+        value = getattr(sweep.scheduler, key)
+        if value is not None and value < (2 if key == "reduction_factor" else 1):
+            raise ConfigError(f"{sweep.source}: scheduler.{key}: {value} is out of range")
+    if sweep.resources.cpus < 0 or sweep.resources.gpus < 0:
+        raise ConfigError(f"{sweep.source}: resources: cpus and gpus must be >= 0")
+
+
+def _positive_int(raw: Mapping, key: str, default: int, source: str, allow_zero: bool = False) -> int:
+    value = coerce(raw.get(key, default), int, f"{source}: {key}")
+    if value < (0 if allow_zero else 1):
+        raise ConfigError(f"{source}: {key}: {value} is out of range; it must be >= {0 if allow_zero else 1}")
+    return value
+
+
+def _optional_positive_int(raw: Mapping, key: str, source: str) -> int | None:
+    return None if raw.get(key) is None else _positive_int(raw, key, 1, source)
+
+
+def _string(raw: Mapping, key: str, default: str, source: str) -> str:
+    return coerce(raw.get(key, default), str, f"{source}: {key}")
+
+
+# --- expansion --------------------------------------------------------------------------------
+
+def expand_trials(sweep: SweepConfig) -> list[TrialSpec]:
+    """Every trial of the sweep, in a fixed order: grid points x samples x seeds."""
+    grid = [d for d in sweep.space if d.form == "grid"]
+    randoms = [d for d in sweep.space if d.form != "grid"]
+    rng = random.Random(SAMPLING_SEED)
+    trials: list[TrialSpec] = []
+    for point in itertools.product(*(d.values for d in grid)):
+        for _ in range(sweep.num_samples):
+            drawn = {d.key: _draw(d, rng) for d in randoms}
+            for seed in range(sweep.seeds):
+                values = {**dict(zip((d.key for d in grid), point)), **drawn}
+                if sweep.seeds > 1 or "train.seed" in values:
+                    values.setdefault("train.seed", seed)
+                trials.append(_trial(sweep, len(trials) + 1, values))
+    return trials
+
+
+def _draw(dimension: Dimension, rng: random.Random) -> Any:
+    low_high = dimension.values
+    if dimension.form == "choice":
+        return rng.choice(dimension.values)
+    if dimension.form == "uniform":
+        return rng.uniform(*low_high)
+    if dimension.form == "loguniform":
+        return math.exp(rng.uniform(math.log(low_high[0]), math.log(low_high[1])))
+    return rng.randrange(int(low_high[0]), int(low_high[1]))
+
+
+def _trial(sweep: SweepConfig, number: int, values: dict[str, Any]) -> TrialSpec:
+    config = sweep.fixed
+    for key, value in values.items():
+        config = replace_field(config, key, value, f"{sweep.source}: space.{key}")
+    return TrialSpec(trial_id=f"t{number:04d}", name=trial_name(config, values), config=config, values=values)
+
+
+def trial_name(config: RunConfig, values: dict[str, Any]) -> str:
+    """arch-dataset-augment-kKERNEL-sSEED, plus any other varied field as key=value."""
+    core = [config.model.arch, config.data.dataset, config.augment.preset,
+            f"k{config.model.kernel_size}", f"s{config.train.seed}"]
+    named = {"model.arch", "data.dataset", "augment.preset", "model.kernel_size", "train.seed"}
+    extra = [f"{key.split('.', 1)[1]}={_short(value)}" for key, value in values.items() if key not in named]
+    return "-".join(core + extra)
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    if isinstance(value, (list, tuple)):
+        return "x".join(_short(v) for v in value)
+    return str(value)

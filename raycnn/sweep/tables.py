@@ -1,0 +1,188 @@
+"""Result tables of a sweep, RUN_DIR/results/*.parquet, kept current while the sweep runs.
+
+- trials.parquet: one row per trial (every trial of the sweep, exactly once; pending ones too)
+- epochs.parquet: trial_id, epoch, train_loss, train_accuracy, val_loss, val_accuracy, lr, seconds
+- classes.parquet: trial_id, class_index, class_name, precision, recall, f1, support (test set)
+- confusion.parquet: trial_id, true_class, pred_class, count (test set, best-validation weights)
+
+`ResultTables` is a Tune callback in the driver: it rewrites the tables (atomically) when trials
+report, finish or fail, and reloads them when a sweep is resumed, so a crash loses nothing written.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from ray import tune
+
+TRIAL_COLUMNS = ["trial_id", "trial_name", "status", "arch", "dataset", "augment", "kernel_size", "seed",
+                 "epochs_completed", "best_val_accuracy", "test_accuracy", "test_loss", "params",
+                 "train_seconds", "images_per_second", "error", "stop_reason"]
+EPOCH_COLUMNS = ["trial_id", "epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "seconds"]
+WRITE_INTERVAL_S = 5.0
+
+
+def flat_config(config: dict) -> dict[str, Any]:
+    """{section: {key: v}} -> {"section.key": v}, lists and mappings as JSON text."""
+    return {f"{section}.{key}": (json.dumps(value) if isinstance(value, (list, dict)) else value)
+            for section, values in config.items() for key, value in values.items()}
+
+
+def pending_row(spec: dict) -> dict[str, Any]:
+    config = spec["config"]
+    row = {column: None for column in TRIAL_COLUMNS}
+    row.update(trial_id=spec["trial_id"], trial_name=spec["name"], status="pending",
+               arch=config["model"]["arch"], dataset=config["data"]["dataset"],
+               augment=config["augment"]["preset"], kernel_size=config["model"]["kernel_size"],
+               seed=config["train"]["seed"], epochs_completed=0)
+    return {**row, **flat_config(config)}
+
+
+class ResultTables(tune.Callback):
+    def __init__(self, results_dir: str, specs: list[dict]):
+        self.results_dir = results_dir
+        self.specs = {spec["trial_id"]: spec for spec in specs}
+        self.trials: dict[str, dict] = {}
+        self.epochs: dict[tuple[str, int], dict] = {}
+        self.tests: dict[str, dict] = {}          # trial_id -> {"per_class": [...], "confusion": [[...]]}
+        self.last_write = 0.0
+
+    def setup(self, **info) -> None:
+        self.trials = {tid: pending_row(spec) for tid, spec in self.specs.items()}
+        self._load_existing()
+
+    # --- Tune events ---------------------------------------------------------------------------
+
+    def on_trial_start(self, iteration, trials, trial, **info) -> None:
+        row = self.trials[_trial_id(trial)]
+        if row["status"] in ("pending", "error"):
+            row["status"] = "running"
+        self.write(force=True)
+
+    def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
+        trial_id = _trial_id(trial)
+        if "epoch" in result and "train_loss" in result:
+            self.epochs[(trial_id, int(result["epoch"]))] = {c: result.get(c) for c in EPOCH_COLUMNS} | {
+                "trial_id": trial_id, "epoch": int(result["epoch"])}
+        self._update_row(trial_id, result)
+        self.write(force=bool(result.get("final")))
+
+    def on_trial_complete(self, iteration, trials, trial, **info) -> None:
+        trial_id = _trial_id(trial)
+        row = self.trials[trial_id]
+        if row["status"] == "running":           # ended between epochs: the scheduler stopped it
+            planned = self.specs[trial_id]["config"]["train"]["epochs"]
+            finished = (row["epochs_completed"] or 0) >= planned
+            row.update(status="completed" if finished else "early_stopped",
+                       stop_reason=None if finished else "asha")
+        self.write(force=True)
+
+    def on_trial_error(self, iteration, trials, trial, **info) -> None:
+        row = self.trials[_trial_id(trial)]
+        row.update(status="error", error=_error_message(trial))
+        self.write(force=True)
+
+    def on_experiment_end(self, trials, **info) -> None:
+        self.write(force=True)
+
+    # --- rows ------------------------------------------------------------------------------------
+
+    def _update_row(self, trial_id: str, result: dict) -> None:
+        row = self.trials[trial_id]
+        epochs = [e for (tid, _), e in self.epochs.items() if tid == trial_id]
+        if epochs:
+            row.update(epochs_completed=max(e["epoch"] for e in epochs),
+                       best_val_accuracy=max(e["val_accuracy"] for e in epochs),
+                       train_seconds=sum(e["seconds"] for e in epochs))
+        for key in ("test_accuracy", "test_loss", "params", "images_per_second", "error", "stop_reason"):
+            if result.get(key) is not None:
+                row[key] = result[key]
+        if result.get("final"):
+            row["status"] = result["status"]
+            if result.get("train_seconds") is not None:
+                row["train_seconds"] = result["train_seconds"]
+        if result.get("per_class"):
+            self.tests[trial_id] = {"per_class": json.loads(result["per_class"]),
+                                    "confusion": json.loads(result["confusion"])}
+
+    def _load_existing(self) -> None:
+        folder = Path(self.results_dir)
+        if (folder / "trials.parquet").exists():
+            for row in pq.read_table(folder / "trials.parquet").to_pylist():
+                if row["trial_id"] in self.trials:
+                    self.trials[row["trial_id"]] = row
+        if (folder / "epochs.parquet").exists():
+            for row in pq.read_table(folder / "epochs.parquet").to_pylist():
+                self.epochs[(row["trial_id"], row["epoch"])] = row
+        if (folder / "classes.parquet").exists():
+            classes = pq.read_table(folder / "classes.parquet").to_pylist()
+            confusion = pq.read_table(folder / "confusion.parquet").to_pylist()
+            for trial_id in {r["trial_id"] for r in classes}:
+                self.tests[trial_id] = _test_from_rows(trial_id, classes, confusion)
+
+    # --- files -----------------------------------------------------------------------------------
+
+    def write(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self.last_write < WRITE_INTERVAL_S:
+            return
+        self.last_write = now
+        folder = Path(self.results_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        ordered = [self.trials[tid] for tid in sorted(self.trials)]
+        _write(folder / "trials.parquet", ordered, TRIAL_COLUMNS)
+        _write(folder / "epochs.parquet", [self.epochs[k] for k in sorted(self.epochs)], EPOCH_COLUMNS)
+        _write(folder / "classes.parquet", self._class_rows(), ["trial_id", "class_index", "class_name",
+                                                                 "precision", "recall", "f1", "support"])
+        _write(folder / "confusion.parquet", self._confusion_rows(), ["trial_id", "true_class", "pred_class", "count"])
+
+    def _class_rows(self) -> list[dict]:
+        return [{"trial_id": tid, "class_index": i, "class_name": row["class"], "precision": row["precision"],
+                 "recall": row["recall"], "f1": row["f1"], "support": row["support"]}
+                for tid in sorted(self.tests) for i, row in enumerate(self.tests[tid]["per_class"])]
+
+    def _confusion_rows(self) -> list[dict]:
+        rows = []
+        for tid in sorted(self.tests):
+            for true, counts in enumerate(self.tests[tid]["confusion"]):
+                rows += [{"trial_id": tid, "true_class": true, "pred_class": pred, "count": int(count)}
+                         for pred, count in enumerate(counts)]
+        return rows
+
+
+def _trial_id(trial) -> str:
+    return trial.config["trial"]["trial_id"]
+
+
+def _error_message(trial) -> str:
+    error = getattr(trial, "error_message", None) or getattr(trial, "get_error", lambda: None)()
+    text = str(error or "the trial failed; see the trial's error.txt in the run folder")
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return (lines[-1] if lines else text)[:500]
+
+
+def _test_from_rows(trial_id: str, classes: list[dict], confusion: list[dict]) -> dict:
+    mine = sorted((r for r in classes if r["trial_id"] == trial_id), key=lambda r: r["class_index"])
+    size = len(mine)
+    matrix = [[0] * size for _ in range(size)]
+    for r in confusion:
+        if r["trial_id"] == trial_id:
+            matrix[r["true_class"]][r["pred_class"]] = r["count"]
+    per_class = [{"class": r["class_name"], "precision": r["precision"], "recall": r["recall"],
+                  "f1": r["f1"], "support": r["support"]} for r in mine]
+    return {"per_class": per_class, "confusion": matrix}
+
+
+def _write(path: Path, rows: list[dict], leading: list[str]) -> None:
+    columns = leading + sorted({k for row in rows for k in row} - set(leading))
+    table = pa.Table.from_pylist([{c: row.get(c) for c in columns} for row in rows],
+                                 schema=None) if rows else pa.table({c: pa.array([], pa.null()) for c in columns})
+    partial = path.with_suffix(f".{os.getpid()}.tmp")
+    pq.write_table(table, partial)
+    os.replace(partial, path)

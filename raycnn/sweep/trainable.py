@@ -1,0 +1,116 @@
+"""The Ray Tune trial: a thin adapter around `raycnn.fit.fit`. The only training code that knows Ray.
+
+Each epoch it reports the epoch's metrics plus the test results of the best weights so far, with a
+checkpoint (last.pt, best.pt, test_at_best.json). A trial that ASHA stops is killed between two
+epochs, and its last report already holds everything the result tables need. A NaN loss ends the
+trial as `diverged` and CUDA out-of-memory as `oom` (neither retried); any other error propagates,
+so Tune retries the trial from its last checkpoint up to `max_failures` times.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+import tempfile
+from pathlib import Path
+
+import torch
+from ray import tune
+
+from raycnn.config import run_config_from_dict
+from raycnn.fit import FitResult, TestEvaluation, TrainingDiverged, fit
+
+TEST_FILE = "test_at_best.json"
+METRIC = "val_accuracy"
+TIME_ATTR = "epoch"  # not training_iteration: that restarts from 1 when a trial is restored
+
+
+def run_trial(params: dict) -> None:
+    """Entry point given to `tune.Tuner`; `params["trial"]` is a TrialSpec as a plain dict."""
+    spec = params["trial"]
+    config = run_config_from_dict(spec["config"], f"trial {spec['trial_id']}")
+    work = Path(tempfile.mkdtemp(prefix=f"raycnn-{spec['trial_id']}-"))
+    try:
+        _run(spec, config, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _run(spec: dict, config, work: Path) -> None:
+    checkpoints = work / "checkpoints"
+    resumed = _restore_checkpoint(checkpoints)
+    best = {"test": _read_test(checkpoints)}
+    base = {"trial_id": spec["trial_id"], "trial_name": spec["name"], "params": _count_params(config)}
+
+    def on_improvement(test: TestEvaluation) -> None:
+        best["test"] = dataclasses.asdict(test)
+        checkpoints.mkdir(parents=True, exist_ok=True)
+        (checkpoints / TEST_FILE).write_text(json.dumps(best["test"]))
+
+    def report(metrics) -> None:
+        tune.report({**base, **dataclasses.asdict(metrics), **_test_columns(best["test"]), "final": False},
+                    checkpoint=tune.Checkpoint.from_directory(str(checkpoints)))
+
+    try:
+        result = fit(config, report=report, out_dir=work, resume=resumed, on_improvement=on_improvement)
+    except TrainingDiverged as err:
+        _report_end(base, "diverged", str(err), best["test"])
+        return
+    except torch.OutOfMemoryError as err:
+        _report_end(base, "oom", " ".join(str(err).split())[:500], best["test"])
+        return
+    tune.report(_final_metrics(base, result))
+
+
+def _count_params(config) -> int:
+    """Trainable parameters, from a shape-only (meta device) build of the model."""
+    from raycnn.data import describe_dataset
+    from raycnn.models import build_model, count_parameters
+
+    info = describe_dataset(config.data)
+    with torch.device("meta"):
+        model = build_model(config.model.arch, in_channels=info.channels, num_classes=info.num_classes,
+                            input_size=info.size, kernel_size=config.model.kernel_size, **config.model.options())
+    return count_parameters(model)
+
+
+def _report_end(base: dict, status: str, error: str, test: dict | None) -> None:
+    """A trial that cannot go on and must not be retried: its status, with what it had."""
+    tune.report({**base, **_test_columns(test), "final": True, "status": status, "error": error,
+                 "epoch": 0, "val_accuracy": 0.0})
+
+
+def _final_metrics(base: dict, result: FitResult) -> dict:
+    last = dataclasses.asdict(result.history[-1])
+    test = {"accuracy": result.test_accuracy, "loss": result.test_loss, "per_class": result.per_class,
+            "confusion": result.confusion}
+    return {**base, **last, **_test_columns(test), "final": True,
+            "status": "early_stopped" if result.status == "early_stopped" else "completed",
+            "stop_reason": "patience" if result.status == "early_stopped" else None,
+            "best_val_accuracy": result.val_accuracy, "best_epoch": result.best_epoch,
+            "params": result.params, "train_seconds": result.train_seconds,
+            "images_per_second": result.train_images_per_second, "precision": result.precision,
+            "device": result.device, "classes": json.dumps(list(result.classes))}
+
+
+def _test_columns(test: dict | None) -> dict:
+    """Test results of the best weights so far, flat for Tune (lists as JSON text)."""
+    if not test:
+        return {}
+    return {"test_accuracy": test["accuracy"], "test_loss": test["loss"],
+            "per_class": json.dumps(test["per_class"]), "confusion": json.dumps(test["confusion"])}
+
+
+def _restore_checkpoint(checkpoints: Path) -> bool:
+    checkpoint = tune.get_checkpoint()
+    if checkpoint is None:
+        return False
+    with checkpoint.as_directory() as folder:
+        shutil.copytree(folder, checkpoints, dirs_exist_ok=True)
+    return True
+
+
+def _read_test(checkpoints: Path) -> dict | None:
+    path = checkpoints / TEST_FILE
+    return json.loads(path.read_text()) if path.exists() else None
