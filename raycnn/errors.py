@@ -18,3 +18,11 @@ class DataError(RaycnnError):
 
 class ModelError(RaycnnError):
     """An architecture cannot be built for the given input or options."""
+
+
+OUT_OF_MEMORY_MARKS = ("out of memory", "can't allocate memory")
+
+
+def is_out_of_memory(err: BaseException) -> bool:
+    """CUDA out-of-memory (torch.OutOfMemoryError) or a failed CPU allocation."""
+    return isinstance(err, RuntimeError) and any(m in str(err).lower() for m in OUT_OF_MEMORY_MARKS)

@@ -22,7 +22,7 @@ from typing import Any
 import yaml
 
 from raycnn.config import RunConfig, run_config_from_dict
-from raycnn.errors import ConfigError, RaycnnError
+from raycnn.errors import ConfigError, RaycnnError, is_out_of_memory
 
 # flag -> config key; each flag's default is the config's own (None here = not given)
 FLAGS = {
@@ -179,6 +179,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted; continue with the same command plus --resume", file=sys.stderr)
         return 130
+    except RuntimeError as err:
+        if not is_out_of_memory(err):
+            raise
+        print(f"error: out of memory ({' '.join(str(err).split())[:200]}); lower --batch-size, --image-size "
+              f"or the model's size", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

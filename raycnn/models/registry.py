@@ -14,7 +14,7 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from raycnn.errors import ModelError
+from raycnn.errors import ModelError, is_out_of_memory
 from raycnn.registry import Registry
 
 Constructor = Callable[..., nn.Module]
@@ -61,6 +61,8 @@ def _try_build(name: str, input_size: tuple[int, int], arguments: dict) -> nn.Mo
         dry_forward(model, (arguments["in_channels"], *input_size), arguments["num_classes"])
         return model
     except (RuntimeError, ValueError) as err:
+        if is_out_of_memory(err):
+            raise  # not a shape problem: the caller reports it as out of memory
         return str(err).strip().splitlines()[0]
 
 

@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 
 from raycnn.errors import ConfigError, RaycnnError
-from raycnn.sweep.spec import SweepConfig, TrialSpec, expand_trials, load_sweep, sweep_from_dict
+from raycnn.sweep.spec import SweepConfig, TrialSpec, expand_trials, read_sweep_yaml, sweep_from_dict
 from raycnn.sweep.validate import find_problems
 
 
@@ -44,9 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def load_with_overrides(args: argparse.Namespace) -> SweepConfig:
-    raw = yaml.safe_load(_read(args.file)) if args.set or args.name or args.storage or args.max_concurrent else None
-    if raw is None:
-        return load_sweep(args.file)
+    raw = read_sweep_yaml(args.file)
     if not isinstance(raw, dict):
         raise ConfigError(f"{args.file}: a sweep file is a mapping with at least name, question and fixed")
     for item in args.set:
@@ -58,14 +56,6 @@ def load_with_overrides(args: argparse.Namespace) -> SweepConfig:
         if value is not None:
             raw[key] = value
     return sweep_from_dict(raw, args.file)
-
-
-def _read(path: str) -> str:
-    try:
-        with open(path) as handle:
-            return handle.read()
-    except OSError as err:
-        raise ConfigError(f"{path}: cannot read the sweep file ({err.strerror})") from None
 
 
 def _set_path(raw: dict, parts: list[str], value: Any, item: str) -> None:

@@ -99,14 +99,17 @@ TOP_LEVEL = {f.name for f in fields(SweepConfig)} - {"source"}
 
 def load_sweep(path: str | Path) -> SweepConfig:
     """Read and validate a sweep file; ConfigError names the file and the key."""
+    return sweep_from_dict(read_sweep_yaml(path), str(path))
+
+
+def read_sweep_yaml(path: str | Path) -> Any:
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text())
+        return yaml.safe_load(path.read_text())
     except OSError as err:
         raise ConfigError(f"{path}: cannot read the sweep file ({err.strerror})") from None
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: not valid YAML ({' '.join(str(err).split())})") from None
-    return sweep_from_dict(raw, str(path))
 
 
 def sweep_from_dict(raw: Any, source: str) -> SweepConfig:

@@ -23,7 +23,7 @@ from ray import tune
 
 TRIAL_COLUMNS = ["trial_id", "trial_name", "status", "arch", "dataset", "augment", "kernel_size", "seed",
                  "epochs_completed", "best_val_accuracy", "test_accuracy", "test_loss", "params",
-                 "train_seconds", "images_per_second", "error", "stop_reason"]
+                 "train_seconds", "images_per_second", "error", "stop_reason", "started_at_epoch"]
 EPOCH_COLUMNS = ["trial_id", "epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "seconds"]
 WRITE_INTERVAL_S = 5.0
 
@@ -100,7 +100,8 @@ class ResultTables(tune.Callback):
             row.update(epochs_completed=max(e["epoch"] for e in epochs),
                        best_val_accuracy=max(e["val_accuracy"] for e in epochs),
                        train_seconds=sum(e["seconds"] for e in epochs))
-        for key in ("test_accuracy", "test_loss", "params", "images_per_second", "error", "stop_reason"):
+        for key in ("test_accuracy", "test_loss", "params", "images_per_second", "error", "stop_reason",
+                    "started_at_epoch"):
             if result.get(key) is not None:
                 row[key] = result[key]
         if result.get("final"):

@@ -3,7 +3,7 @@
 Each epoch it reports the epoch's metrics plus the test results of the best weights so far, with a
 checkpoint (last.pt, best.pt, test_at_best.json). A trial that ASHA stops is killed between two
 epochs, and its last report already holds everything the result tables need. A NaN loss ends the
-trial as `diverged` and CUDA out-of-memory as `oom` (neither retried); any other error propagates,
+trial as `diverged` and running out of memory (CUDA or CPU) as `oom` (neither retried); any other error propagates,
 so Tune retries the trial from its last checkpoint up to `max_failures` times.
 """
 
@@ -19,6 +19,7 @@ import torch
 from ray import tune
 
 from raycnn.config import run_config_from_dict
+from raycnn.errors import is_out_of_memory
 from raycnn.fit import FitResult, TestEvaluation, TrainingDiverged, fit
 
 TEST_FILE = "test_at_best.json"
@@ -49,6 +50,7 @@ def _run(spec: dict, config, work: Path) -> None:
         (checkpoints / TEST_FILE).write_text(json.dumps(best["test"]))
 
     def report(metrics) -> None:
+        base.setdefault("started_at_epoch", metrics.epoch)  # > 1 when continued from a checkpoint
         tune.report({**base, **dataclasses.asdict(metrics), **_test_columns(best["test"]), "final": False},
                     checkpoint=tune.Checkpoint.from_directory(str(checkpoints)))
 
@@ -57,7 +59,9 @@ def _run(spec: dict, config, work: Path) -> None:
     except TrainingDiverged as err:
         _report_end(base, "diverged", str(err), best["test"])
         return
-    except torch.OutOfMemoryError as err:
+    except RuntimeError as err:
+        if not is_out_of_memory(err):
+            raise                                # retried by Tune from the last checkpoint
         _report_end(base, "oom", " ".join(str(err).split())[:500], best["test"])
         return
     tune.report(_final_metrics(base, result))

@@ -1,0 +1,136 @@
+"""Sweep files: loading, validation, expansion, dry runs and bad input; nothing here starts Ray."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO
+from raycnn.errors import ConfigError
+from raycnn.sweep.__main__ import asha_epochs
+from raycnn.sweep.spec import expand_trials, load_sweep, sweep_from_dict
+from raycnn.sweep.validate import find_problems
+
+SWEEP_FILES = sorted((REPO / "sweeps").glob("*.yaml"))
+BASE = {"name": "t", "question": "q?", "fixed": {"train": {"epochs": 4}}}
+
+
+def test_there_are_sweep_files():
+    assert {p.stem for p in SWEEP_FILES} >= {"quickstart"}
+
+
+@pytest.mark.parametrize("path", SWEEP_FILES, ids=lambda p: p.name)
+def test_every_sweep_file_loads_and_opens_with_its_question(path):
+    sweep = load_sweep(path)
+    assert path.read_text().lstrip().startswith("# Question:")
+    trials = expand_trials(sweep)
+    assert trials and len({t.name for t in trials}) == len(trials)
+
+
+def test_quickstart_is_valid_offline_and_varies_three_axes():
+    sweep = load_sweep(REPO / "sweeps" / "quickstart.yaml")
+    trials = expand_trials(sweep)
+    assert len(trials) == 8 and sweep.scheduler.kind == "asha"
+    assert find_problems(sweep, trials) == []
+    assert {t.config.data.dataset for t in trials} == {"digits"}
+
+
+def test_grid_times_samples_times_seeds():
+    sweep = sweep_from_dict({**BASE, "space": {"model.kernel_size": [3, 5], "train.lr": {"loguniform": [1e-4, 1e-2]},
+                                               "augment.preset": {"choice": ["none", "standard"]}},
+                             "num_samples": 3, "seeds": 2}, "s.yaml")
+    trials = expand_trials(sweep)
+    assert len(trials) == 2 * 3 * 2
+    assert all(1e-4 <= t.config.train.lr <= 1e-2 for t in trials)
+    assert [t.config.train.seed for t in trials[:4]] == [0, 1, 0, 1]
+    assert trials[0].config.train.lr == trials[1].config.train.lr       # seeds repeat one configuration
+    assert len({t.trial_id for t in trials}) == 12 and trials[0].trial_id == "t0001"
+    assert expand_trials(sweep) == trials                                # the same list on every run
+    assert "s0" in trials[0].name and "lr=" in trials[0].name
+
+
+@pytest.mark.parametrize("raw,message", [
+    ({**BASE, "epochs": 3}, "unknown key 'epochs'; valid keys:"),
+    ({"name": "t", "fixed": {}}, "question: required"),
+    ({**BASE, "fixed": {"model": {"arch": "vgg"}}}, "fixed: model.arch: 'vgg' is not valid"),
+    ({**BASE, "space": {"model.arch": ["custom_cnn", "vgg"]}}, "space.model.arch: model.arch: 'vgg' is not valid"),
+    ({**BASE, "space": {"lr": [0.1]}}, "space.lr: not a config key"),
+    ({**BASE, "space": {"train.lr": {"loguniform": [0, 1]}}}, "loguniform: expected [low, high] with low < high and low > 0"),
+    ({**BASE, "space": {"train.lr": {"normal": [0, 1]}}}, "expected a list or one of"),
+    ({**BASE, "scheduler": {"kind": "pbt"}}, "scheduler.kind: 'pbt' is not valid; choose one of: asha, fifo"),
+    ({**BASE, "scheduler": {"grace": 2}}, "scheduler.grace: unknown key; valid keys: kind, grace_period"),
+    ({**BASE, "resources": {"gpus": "half"}}, "resources.gpus: expected a number"),
+    ({**BASE, "name": "a b"}, "name: 'a b' is used as a folder name"),
+])
+def test_bad_sweep_values_name_file_and_key(raw, message):
+    with pytest.raises(ConfigError) as err:
+        sweep_from_dict(raw, "bad.yaml")
+    assert str(err.value).startswith("bad.yaml: ") and message in str(err.value)
+
+
+def test_impossible_combinations_and_missing_data_are_found_per_trial(tmp_path):
+    sweep = sweep_from_dict({**BASE, "space": {"model.arch": ["custom_cnn", "alexnet"],
+                                               "data.dataset": ["digits", "mnist"]},
+                             "fixed": {"data": {"data_root": str(tmp_path), "download": False}}}, "s.yaml")
+    problems = {p.trial.name: p.message for p in find_problems(sweep, expand_trials(sweep))}
+    assert set(problems) == {"alexnet-digits-none-k3-s0", "alexnet-mnist-none-k3-s0", "custom_cnn-mnist-none-k3-s0"}
+    assert "--image-size" in problems["alexnet-digits-none-k3-s0"]
+    assert "files not found" in problems["custom_cnn-mnist-none-k3-s0"]
+
+
+def test_asha_budget_estimate():
+    sweep = sweep_from_dict({**BASE, "fixed": {"train": {"epochs": 12}}, "space": {"train.seed": [0, 1, 2, 3]},
+                             "scheduler": {"grace_period": 3, "reduction_factor": 2}}, "s.yaml")
+    # per trial: 3 epochs, half go on to 6 (+1.5), a quarter to 12 (+1.5)
+    assert asha_epochs(sweep, expand_trials(sweep)) == 24
+
+
+def sweep_cli(*args, cwd=REPO):
+    code = ("import sys; from raycnn.sweep.__main__ import main; rc = main(sys.argv[1:]); "
+            "print('RAY-IMPORTED' if 'ray' in sys.modules else 'NO-RAY'); sys.exit(rc)")
+    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, cwd=cwd,
+                          env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=120)
+
+
+def test_dry_run_lists_trials_and_budget():
+    done = sweep_cli("sweeps/quickstart.yaml", "--dry-run")
+    assert done.returncode == 0, done.stderr
+    assert "t0008" in done.stdout and "8 trials; a full grid is 96 epochs" in done.stdout
+    assert "NO-RAY" in done.stdout
+
+
+@pytest.mark.parametrize("content,message", [
+    ("name: [unclosed", "not valid YAML"),
+    ("name: x\nquestion: q\nfixed: {}\nshedule: 1\n", "unknown key 'shedule'"),
+    ("name: x\nquestion: q\nspace: {model.arch: [custom_cnn, lenet]}\n", "'lenet' is not valid"),
+    ("name: x\nquestion: q\nfixed: {model: {arch: alexnet}}\n", "1 trial(s) cannot run"),
+    ("name: x\nquestion: q\nfixed: {data: {dataset: cifar10, data_root: /nonexistent, download: false}}\n",
+     "files not found in /nonexistent"),
+])
+def test_bad_sweep_files_exit_2_before_ray(tmp_path, content, message):
+    path = tmp_path / "bad.yaml"
+    path.write_text(content)
+    done = sweep_cli(str(path), "--storage", str(tmp_path / "runs"))
+    assert done.returncode == 2
+    assert message in done.stderr and "Traceback" not in done.stderr
+    assert "NO-RAY" in done.stdout and not (tmp_path / "runs").exists()
+
+
+def test_existing_run_name_is_refused_before_ray(tmp_path):
+    (tmp_path / "runs" / "quickstart").mkdir(parents=True)
+    (tmp_path / "runs" / "quickstart" / "sweep.yaml").write_text("name: quickstart\n")
+    done = sweep_cli("sweeps/quickstart.yaml", "--storage", str(tmp_path / "runs"))
+    assert done.returncode == 2 and "already holds a sweep named 'quickstart'; pass --resume" in done.stderr
+    assert "NO-RAY" in done.stdout
+
+
+def test_skip_invalid_drops_what_cannot_run(tmp_path):
+    path = tmp_path / "s.yaml"
+    path.write_text("name: s\nquestion: q\nskip_invalid: true\nspace: {model.arch: [custom_cnn, alexnet]}\n")
+    done = sweep_cli(str(path), "--dry-run")
+    assert done.returncode == 0, done.stderr
+    assert "dropping 1 trial(s)" in done.stdout and "1 trials; a full grid is 10 epochs" in done.stdout
