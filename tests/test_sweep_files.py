@@ -134,3 +134,17 @@ def test_skip_invalid_drops_what_cannot_run(tmp_path):
     done = sweep_cli(str(path), "--dry-run")
     assert done.returncode == 0, done.stderr
     assert "dropping 1 trial(s)" in done.stdout and "1 trials; a full grid is 10 epochs" in done.stdout
+
+
+def test_variants_cross_the_grid_with_their_own_options():
+    sweep = sweep_from_dict({**BASE, "variants": [
+        {"model": {"arch": "custom_cnn", "filters": [64, 128], "convs_per_block": 1}},
+        {"model": {"arch": "alexnet_small"}}], "space": {"augment.preset": ["none", "standard"]}}, "s.yaml")
+    trials = expand_trials(sweep)
+    assert [(t.config.model.arch, t.config.augment.preset) for t in trials] == [
+        ("custom_cnn", "none"), ("custom_cnn", "standard"), ("alexnet_small", "none"), ("alexnet_small", "standard")]
+    assert trials[0].config.model.filters == (64, 128) and trials[2].config.model.filters is None
+    assert trials[0].config.train.epochs == 4 and trials[0].name.endswith("-v1")
+    with pytest.raises(ConfigError, match=r"variants\[1\]: model.filters: alexnet_small does not take this option"):
+        sweep_from_dict({**BASE, "variants": [{"model": {"arch": "custom_cnn"}},
+                                              {"model": {"arch": "alexnet_small", "filters": [8]}}]}, "s.yaml")

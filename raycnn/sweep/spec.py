@@ -7,6 +7,9 @@ A sweep file (YAML) looks like:
     fixed:                      # any single-run config field (see raycnn/config.py)
       data: {dataset: digits}
       train: {epochs: 12}
+    variants:                   # optional: alternatives, each merged into fixed, crossed with space
+      - {model: {arch: custom_cnn, filters: [64, 128], convs_per_block: 1}}
+      - {model: {arch: alexnet_small}}
     space:                      # section.key: a list (= grid) or one of the forms below
       model.arch: [custom_cnn, alexnet_small]
       model.kernel_size: {grid: [3, 5]}
@@ -69,6 +72,7 @@ class SweepConfig:
     name: str
     question: str
     fixed: RunConfig
+    variants: tuple[RunConfig, ...] = ()  # each is `fixed` with the variant's keys merged in
     space: tuple[Dimension, ...] = ()
     num_samples: int = 1
     seeds: int = 1
@@ -82,7 +86,7 @@ class SweepConfig:
 
     def varied_keys(self) -> list[str]:
         """Config keys that differ between trials (the sweep axes, plus the seed when repeated)."""
-        keys = [d.key for d in self.space]
+        keys = (["variant"] if len(self.variants) > 1 else []) + [d.key for d in self.space]
         return keys + (["train.seed"] if self.seeds > 1 and "train.seed" not in keys else [])
 
 
@@ -123,9 +127,10 @@ def sweep_from_dict(raw: Any, source: str) -> SweepConfig:
             raise ConfigError(f"{source}: {required}: required, a non-empty string")
     _check_name(raw["name"], source)
     fixed = run_config_from_dict(raw.get("fixed") or {}, f"{source}: fixed")
+    variants = _variants(raw.get("variants"), raw.get("fixed") or {}, source)
     space = tuple(_dimension(key, spec, source) for key, spec in (raw.get("space") or {}).items())
     sweep = SweepConfig(
-        name=raw["name"], question=raw["question"].strip(), fixed=fixed, space=space,
+        name=raw["name"], question=raw["question"].strip(), fixed=fixed, variants=variants, space=space,
         num_samples=_positive_int(raw, "num_samples", 1, source), seeds=_positive_int(raw, "seeds", 1, source),
         scheduler=_section(SchedulerConfig, raw.get("scheduler"), "scheduler", source),
         resources=_section(ResourcesConfig, raw.get("resources"), "resources", source),
@@ -136,6 +141,25 @@ def sweep_from_dict(raw: Any, source: str) -> SweepConfig:
         source=source)
     _check_scheduler(sweep)
     return sweep
+
+
+def _variants(raw: Any, fixed: Mapping, source: str) -> tuple[RunConfig, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list) or not all(isinstance(v, Mapping) for v in raw):
+        raise ConfigError(f"{source}: variants: expected a list of mappings like {{model: {{arch: alexnet_small}}}}")
+    return tuple(run_config_from_dict(_merge(fixed, variant), f"{source}: variants[{i}]")
+                 for i, variant in enumerate(raw))
+
+
+def _merge(base: Mapping, extra: Mapping) -> dict:
+    merged = {k: dict(v) if isinstance(v, Mapping) else v for k, v in base.items()}
+    for section, values in extra.items():
+        if isinstance(values, Mapping) and isinstance(merged.get(section), dict):
+            merged[section] = {**merged[section], **values}
+        else:
+            merged[section] = values
+    return merged
 
 
 def _check_name(name: str, source: str) -> None:
@@ -205,19 +229,21 @@ def _string(raw: Mapping, key: str, default: str, source: str) -> str:
 # --- expansion --------------------------------------------------------------------------------
 
 def expand_trials(sweep: SweepConfig) -> list[TrialSpec]:
-    """Every trial of the sweep, in a fixed order: grid points x samples x seeds."""
+    """Every trial of the sweep, in a fixed order: variants x grid points x samples x seeds."""
     grid = [d for d in sweep.space if d.form == "grid"]
     randoms = [d for d in sweep.space if d.form != "grid"]
     rng = random.Random(SAMPLING_SEED)
     trials: list[TrialSpec] = []
-    for point in itertools.product(*(d.values for d in grid)):
-        for _ in range(sweep.num_samples):
-            drawn = {d.key: _draw(d, rng) for d in randoms}
-            for seed in range(sweep.seeds):
-                values = {**dict(zip((d.key for d in grid), point)), **drawn}
-                if sweep.seeds > 1 or "train.seed" in values:
-                    values.setdefault("train.seed", seed)
-                trials.append(_trial(sweep, len(trials) + 1, values))
+    bases = list(enumerate(sweep.variants, start=1)) or [(0, sweep.fixed)]
+    for variant, base in bases:
+        for point in itertools.product(*(d.values for d in grid)):
+            for _ in range(sweep.num_samples):
+                drawn = {d.key: _draw(d, rng) for d in randoms}
+                for seed in range(sweep.seeds):
+                    values = {**dict(zip((d.key for d in grid), point)), **drawn}
+                    if sweep.seeds > 1 or "train.seed" in values:
+                        values.setdefault("train.seed", seed)
+                    trials.append(_trial(sweep, base, len(trials) + 1, values, variant))
     return trials
 
 
@@ -232,11 +258,13 @@ def _draw(dimension: Dimension, rng: random.Random) -> Any:
     return rng.randrange(int(low_high[0]), int(low_high[1]))
 
 
-def _trial(sweep: SweepConfig, number: int, values: dict[str, Any]) -> TrialSpec:
-    config = sweep.fixed
+def _trial(sweep: SweepConfig, config: RunConfig, number: int, values: dict[str, Any], variant: int) -> TrialSpec:
     for key, value in values.items():
         config = replace_field(config, key, value, f"{sweep.source}: space.{key}")
-    return TrialSpec(trial_id=f"t{number:04d}", name=trial_name(config, values), config=config, values=values)
+    name = trial_name(config, values) + (f"-v{variant}" if len(sweep.variants) > 1 else "")
+    if variant:
+        values = {"variant": variant, **values}
+    return TrialSpec(trial_id=f"t{number:04d}", name=name, config=config, values=values)
 
 
 def trial_name(config: RunConfig, values: dict[str, Any]) -> str:

@@ -25,7 +25,7 @@ TRIAL_COLUMNS = ["trial_id", "trial_name", "status", "arch", "dataset", "augment
                  "epochs_completed", "best_val_accuracy", "test_accuracy", "test_loss", "params",
                  "train_seconds", "images_per_second", "error", "stop_reason", "started_at_epoch"]
 EPOCH_COLUMNS = ["trial_id", "epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "seconds"]
-WRITE_INTERVAL_S = 5.0
+WRITE_INTERVAL_S = 2.0
 
 
 def flat_config(config: dict) -> dict[str, Any]:
@@ -162,10 +162,21 @@ def _trial_id(trial) -> str:
 
 
 def _error_message(trial) -> str:
-    error = getattr(trial, "error_message", None) or getattr(trial, "get_error", lambda: None)()
-    text = str(error or "the trial failed; see the trial's error.txt in the run folder")
-    lines = [line for line in text.strip().splitlines() if line.strip()]
-    return (lines[-1] if lines else text)[:500]
+    """The last error of a trial as one line: the exception's own message where it can be had."""
+    text = ""
+    for read in (lambda: getattr(trial.get_pickled_error(), "cause", None), trial.get_pickled_error,
+                 trial.get_error, lambda: Path(trial.error_file).read_text()):
+        try:
+            found = read()
+        except Exception:  # the error record is best effort; the trial's error.txt stays on disk
+            continue
+        if found:
+            text = str(found)
+            break
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    if not lines:
+        return "the trial failed; see error.txt in its folder"
+    return lines[-1][:500]
 
 
 def _test_from_rows(trial_id: str, classes: list[dict], confusion: list[dict]) -> dict:

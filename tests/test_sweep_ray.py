@@ -1,0 +1,143 @@
+"""End-to-end sweeps that really start Ray (slow): ASHA, result tables, faults, kill and resume."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from conftest import REPO
+from raycnn.config import DataConfig
+from raycnn.data import load_dataset
+
+pytestmark = pytest.mark.slow
+DIGITS_TEST_SIZE = len(load_dataset(DataConfig(dataset="digits")).test_y)
+
+
+def start_sweep(*args: str) -> subprocess.Popen:
+    """The sweep CLI in its own process group, so a test can kill it and every process it started."""
+    return subprocess.Popen([sys.executable, "-m", "raycnn.sweep", *args], cwd=REPO, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+                            env={**os.environ, "PYTHONPATH": str(REPO)})
+
+
+def finish(process: subprocess.Popen, timeout: float = 400) -> tuple[int, str, str]:
+    try:
+        out, err = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        out, err = process.communicate()
+        pytest.fail(f"sweep did not finish in {timeout}s:\n{out[-2000:]}\n{err[-2000:]}")
+    return process.returncode, out, err
+
+
+def table(run_dir: Path, name: str) -> list[dict]:
+    return pq.read_table(run_dir / "results" / f"{name}.parquet").to_pylist()
+
+
+def write_sweep(path: Path, body: str) -> Path:
+    path.write_text("name: test\nquestion: does it run?\n" + body)
+    return path
+
+
+def test_quickstart_sweep_writes_consistent_tables(tmp_path):
+    code, out, err = finish(start_sweep("sweeps/quickstart.yaml", "--storage", str(tmp_path),
+                                        "--set", "fixed.train.epochs=6"))
+    assert code == 0, err[-3000:]
+    run_dir = tmp_path / "quickstart"
+    assert f"tensorboard --logdir {run_dir}" in out and " pending, " in out and "stopped early" in out
+    trials = table(run_dir, "trials")
+    assert sorted(r["trial_id"] for r in trials) == [f"t{i:04d}" for i in range(1, 9)]
+    statuses = {r["status"] for r in trials}
+    assert "early_stopped" in statuses and "completed" in statuses and statuses <= {"completed", "early_stopped"}
+    for row in trials:
+        assert row["arch"] in ("custom_cnn", "alexnet_small") and row["dataset"] == "digits"
+        assert row["params"] > 0 and 0 <= row["test_accuracy"] <= 1 and row["train.epochs"] == 6
+        assert (row["epochs_completed"] == 6) == (row["status"] == "completed")
+    epochs = table(run_dir, "epochs")
+    for row in trials:
+        mine = sorted(e["epoch"] for e in epochs if e["trial_id"] == row["trial_id"])
+        assert mine == list(range(1, row["epochs_completed"] + 1))
+        assert max(e["val_accuracy"] for e in epochs if e["trial_id"] == row["trial_id"]) == row["best_val_accuracy"]
+    confusion, classes = table(run_dir, "confusion"), table(run_dir, "classes")
+    for row in trials:
+        cells = [c for c in confusion if c["trial_id"] == row["trial_id"]]
+        assert len(cells) == 100 and sum(c["count"] for c in cells) == DIGITS_TEST_SIZE
+        correct = sum(c["count"] for c in cells if c["true_class"] == c["pred_class"])
+        assert correct / DIGITS_TEST_SIZE == pytest.approx(row["test_accuracy"])
+        per_class = [c for c in classes if c["trial_id"] == row["trial_id"]]
+        assert [c["class_name"] for c in per_class] == list("0123456789")
+        assert sum(c["support"] for c in per_class) == DIGITS_TEST_SIZE
+    assert (run_dir / "sweep.yaml").exists() and (run_dir / "environment.json").exists()
+
+
+def test_diverged_oom_and_error_trials_do_not_stop_the_others(tmp_path):
+    sweep = write_sweep(tmp_path / "faults.yaml", """
+fixed: {train: {epochs: 4}}
+variants:
+  - {}
+  - {model: {batch_norm: false}, train: {optimizer: sgd, lr: 1.0e+12}}
+  - {model: {dense_units: [131072, 131072]}}
+  - {data: {oversample: {zebra: 2.0}}}
+scheduler: {kind: fifo}
+max_failures: 1
+""")
+    code, out, err = finish(start_sweep(str(sweep), "--storage", str(tmp_path / "runs")))
+    rows = {r["trial_id"]: r for r in table(tmp_path / "runs" / "test", "trials")}
+    assert code == 1, "an errored trial makes the command exit non-zero"
+    assert [rows[t]["status"] for t in ("t0001", "t0002", "t0003", "t0004")] == [
+        "completed", "diverged", "oom", "error"]
+    assert "diverged" in rows["t0002"]["error"] and "allocate memory" in rows["t0003"]["error"]
+    assert "zebra" in rows["t0004"]["error"] and "error in t0004" in out
+    assert rows["t0001"]["test_accuracy"] > 0.5
+
+
+def test_killed_sweep_resumes_without_losing_or_repeating_trials(tmp_path):
+    sweep = write_sweep(tmp_path / "long.yaml", """
+fixed: {train: {epochs: 10}, model: {arch: alexnet_small}, data: {image_size: 32}}
+space: {train.seed: [0, 1, 2, 3]}
+scheduler: {kind: fifo}
+resources: {cpus: 1}
+max_concurrent: 1
+""")
+    run_dir = tmp_path / "runs" / "test"
+    process = start_sweep(str(sweep), "--storage", str(tmp_path / "runs"))
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        try:
+            rows = table(run_dir, "trials")
+        except (OSError, Exception):
+            continue
+        if any(r["status"] == "completed" for r in rows) and any(
+                r["status"] == "running" and (r["epochs_completed"] or 0) >= 3 for r in rows):
+            break
+    else:
+        os.killpg(process.pid, signal.SIGKILL)
+        pytest.fail("the sweep never reached the point to kill it")
+    os.killpg(process.pid, signal.SIGKILL)               # the driver and the Ray it started
+    process.wait()
+    before = {r["trial_id"]: r for r in table(run_dir, "trials")}
+    interrupted = [t for t, r in before.items() if r["status"] == "running"]
+    done_before = [t for t, r in before.items() if r["status"] == "completed"]
+
+    again = start_sweep(str(sweep), "--storage", str(tmp_path / "runs"))
+    code, out, err = finish(again)
+    assert code == 2 and "already holds a sweep" in err
+    code, out, err = finish(start_sweep(str(sweep), "--storage", str(tmp_path / "runs"), "--resume"))
+    assert code == 0, err[-3000:]
+    after = {r["trial_id"]: r for r in table(run_dir, "trials")}
+    assert sorted(after) == ["t0001", "t0002", "t0003", "t0004"]
+    assert all(r["status"] == "completed" and r["epochs_completed"] == 10 for r in after.values())
+    for trial_id in done_before:                        # finished trials were not rerun
+        assert after[trial_id]["started_at_epoch"] == 1 and after[trial_id]["train_seconds"] == before[trial_id]["train_seconds"]
+    for trial_id in interrupted:                        # checkpointed trials continued
+        assert after[trial_id]["started_at_epoch"] > 1
+    epochs = table(run_dir, "epochs")
+    assert len(epochs) == 40 and len({(e["trial_id"], e["epoch"]) for e in epochs}) == 40
