@@ -1,4 +1,4 @@
-# `make run`: set up .venv, install raycnn, train one offline trial on digits.
+# `make run`: set up .venv, install raycnn, run the offline quickstart sweep (digits, Ray Tune, ASHA).
 # `make test`: set up .venv, install raycnn with its test tools, run the test suite.
 PYTHON ?= python3
 VENV ?= .venv
@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(PY) -m raycnn.train --dataset digits --arch custom_cnn --epochs 10
+	$(PY) -m raycnn.sweep sweeps/quickstart.yaml --name quickstart-$$(date +%Y%m%d-%H%M%S)
 
 test: $(STAMP)
 	$(PY) -m pytest -q

@@ -148,3 +148,12 @@ def test_variants_cross_the_grid_with_their_own_options():
     with pytest.raises(ConfigError, match=r"variants\[1\]: model.filters: alexnet_small does not take this option"):
         sweep_from_dict({**BASE, "variants": [{"model": {"arch": "custom_cnn"}},
                                               {"model": {"arch": "alexnet_small", "filters": [8]}}]}, "s.yaml")
+
+
+def test_dry_run_shows_the_whole_plan_with_warnings(tmp_path):
+    path = tmp_path / "s.yaml"
+    path.write_text("name: s\nquestion: q\nspace: {model.arch: [custom_cnn, alexnet]}\n")
+    done = sweep_cli(str(path), "--dry-run")
+    assert done.returncode == 0, done.stderr
+    assert "2 trials" in done.stdout and "warning: 1 trial(s) cannot run" in done.stdout
+    assert "t0002 alexnet-digits-none-k3-s0: architecture alexnet" in done.stdout

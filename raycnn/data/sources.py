@@ -175,7 +175,7 @@ def _image_folder_root(config) -> Path:
     root = Path(config.data_path).expanduser()
     if not _is_class_folder_tree(root):
         raise DataError(f"imagefolder: {root} must hold train/<class>/* and test/<class>/* "
-                        f"(optionally val/<class>/*); check --data-path")
+                        f"(optionally val/<class>/*); check data.data_path (--data-path)")
     return root
 
 

@@ -95,33 +95,42 @@ def asha_epochs(sweep: SweepConfig, trials: list[TrialSpec]) -> int:
     return round(total)
 
 
-def report_problems(sweep: SweepConfig, problems) -> None:
-    print(f"error: {sweep.source}: {len(problems)} trial(s) cannot run:", file=sys.stderr)
-    for problem in problems:
-        print(f"  {problem.trial.trial_id} {problem.trial.name}: {problem.message}", file=sys.stderr)
-
-
 def run(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     sweep = load_with_overrides(args)
     trials = expand_trials(sweep)
     problems = find_problems(sweep, trials)
-    if problems and not sweep.skip_invalid:
-        report_problems(sweep, problems)
-        return 2
-    if problems:
+    if problems and sweep.skip_invalid:
         print(f"skip_invalid: dropping {len(problems)} trial(s) that cannot run:")
-        for problem in problems:
-            print(f"  {problem.trial.trial_id} {problem.trial.name}: {problem.message}")
+        _print_problems(problems, sys.stdout)
         bad = {p.trial.trial_id for p in problems}
-        trials = [t for t in trials if t.trial_id not in bad]
+        trials, problems = [t for t in trials if t.trial_id not in bad], []
     if args.dry_run:
         print_trials(sweep, trials)
+        if problems:  # a plan, not a run: show it whole, and what would stop the run here
+            print(f"\nwarning: {len(problems)} trial(s) cannot run on this machine (a real run stops here "
+                  f"unless the file says skip_invalid: true):")
+            _print_problems(problems, sys.stdout)
         return 0
+    if problems:
+        print(f"error: {sweep.source}: {len(problems)} trial(s) cannot run:", file=sys.stderr)
+        _print_problems(problems, sys.stderr)
+        return 2
     from raycnn.sweep.run import check_run_directory, run_sweep
 
     check_run_directory(sweep, args.resume)
     return run_sweep(sweep, trials, args.address, args.resume)
+
+
+def _print_problems(problems, stream) -> None:
+    """One line per distinct reason, naming the trials it stops (the first few by name)."""
+    by_message: dict[str, list] = {}
+    for problem in problems:
+        by_message.setdefault(problem.message, []).append(problem.trial)
+    for message, trials in by_message.items():
+        names = ", ".join(f"{t.trial_id} {t.name}" for t in trials[:2])
+        more = f" and {len(trials) - 2} more" if len(trials) > 2 else ""
+        print(f"  {names}{more}: {message}", file=stream)
 
 
 def main(argv: list[str] | None = None) -> int:
