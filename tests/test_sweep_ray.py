@@ -141,3 +141,48 @@ max_concurrent: 1
         assert after[trial_id]["started_at_epoch"] > 1
     epochs = table(run_dir, "epochs")
     assert len(epochs) == 40 and len({(e["trial_id"], e["epoch"]) for e in epochs}) == 40
+
+
+def test_sweep_on_a_simulated_cluster_survives_losing_a_node(tmp_path):
+    from ray.cluster_utils import Cluster
+
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0})  # trials only on workers
+    try:
+        workers = [cluster.add_node(num_cpus=1) for _ in range(2)]
+        cluster.wait_for_nodes()
+        sweep = write_sweep(tmp_path / "cluster.yaml", """
+fixed: {train: {epochs: 8}, model: {arch: alexnet_small}, data: {image_size: 32}}
+space: {train.seed: [0, 1, 2, 3]}
+scheduler: {kind: fifo}
+resources: {cpus: 1}
+max_failures: 3
+""")
+        run_dir = tmp_path / "runs" / "test"
+        process = start_sweep(str(sweep), "--storage", str(tmp_path / "runs"), "--address", cluster.address)
+        victim = workers[1]
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline:
+            time.sleep(0.5)
+            try:
+                rows = table(run_dir, "trials")
+            except Exception:
+                continue
+            on_victim = [r for r in rows if r["node_id"] == victim.node_id and r["status"] == "running"
+                         and (r["epochs_completed"] or 0) >= 2]
+            if on_victim:
+                break
+        else:
+            os.killpg(process.pid, signal.SIGKILL)
+            pytest.fail("no trial ran on the second worker node")
+        moved = on_victim[0]["trial_id"]
+        cluster.remove_node(victim)                        # the node disappears mid-trial
+        code, out, err = finish(process)
+        assert code == 0, err[-3000:]
+        rows = {r["trial_id"]: r for r in table(run_dir, "trials")}
+        assert all(r["status"] == "completed" and r["epochs_completed"] == 8 for r in rows.values())
+        assert rows[moved]["started_at_epoch"] > 1           # resumed from its checkpoint...
+        assert rows[moved]["node_id"] == workers[0].node_id  # ...on the node that was left
+        epochs = table(run_dir, "epochs")
+        assert len(epochs) == 32 and len({(e["trial_id"], e["epoch"]) for e in epochs}) == 32
+    finally:
+        cluster.shutdown()

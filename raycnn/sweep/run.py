@@ -91,7 +91,7 @@ def build_tuner(sweep: SweepConfig, trials: list[TrialSpec], resume: bool):
         trainable,
         param_space={"trial": tune.grid_search(specs)},
         tune_config=tune.TuneConfig(scheduler=scheduler, max_concurrent_trials=sweep.max_concurrent,
-                                    reuse_actors=False, trial_name_creator=trial_label,
+                                    reuse_actors=True, trial_name_creator=trial_label,
                                     trial_dirname_creator=trial_label),
         run_config=tune.RunConfig(
             name=sweep.name, storage_path=run_dir.rsplit("/", 1)[0], verbose=0, callbacks=callbacks,

@@ -15,6 +15,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import ray
 import torch
 from ray import tune
 
@@ -42,7 +43,8 @@ def _run(spec: dict, config, work: Path) -> None:
     checkpoints = work / "checkpoints"
     resumed = _restore_checkpoint(checkpoints)
     best = {"test": _read_test(checkpoints)}
-    base = {"trial_id": spec["trial_id"], "trial_name": spec["name"], "params": _count_params(config)}
+    base = {"trial_id": spec["trial_id"], "trial_name": spec["name"], "params": _count_params(config),
+            "node_id": ray.get_runtime_context().get_node_id()}
 
     def on_improvement(test: TestEvaluation) -> None:
         best["test"] = dataclasses.asdict(test)

@@ -1,0 +1,63 @@
+"""What a sweep costs beyond its trials' own training: `python benchmarks/sweep_overhead.py`.
+
+Runs 16 short trials on digits (custom_cnn, 3 epochs, FIFO) through `python -m raycnn.sweep`'s
+machinery on a local Ray and compares the wall time with the trials' own training time:
+per-trial overhead = (wall time x concurrency - sum of trial training seconds) / trials.
+Target on the 2-core development machine: <= 2 s per trial. Writes JSON next to the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+import pyarrow.parquet as pq  # noqa: E402
+
+from raycnn.sweep.run import run_sweep  # noqa: E402
+from raycnn.sweep.spec import expand_trials, sweep_from_dict  # noqa: E402
+
+
+def measure(trials: int, epochs: int, concurrency: int, storage: str) -> dict:
+    sweep = sweep_from_dict({
+        "name": f"overhead-{int(time.time())}", "question": "What does a sweep cost beyond training?",
+        "fixed": {"data": {"dataset": "digits"}, "train": {"epochs": epochs, "device": "cpu"}},
+        "space": {"train.seed": list(range(trials))}, "scheduler": {"kind": "fifo"},
+        "resources": {"cpus": 1}, "max_concurrent": concurrency, "storage": storage}, "benchmark")
+    specs = expand_trials(sweep)
+    start = time.perf_counter()
+    run_sweep(sweep, specs, address=None, resume=False)
+    wall = time.perf_counter() - start
+    rows = pq.read_table(Path(storage) / sweep.name / "results" / "trials.parquet").to_pylist()
+    training = sum(r["train_seconds"] for r in rows)
+    return {"trials": trials, "epochs": epochs, "concurrency": concurrency, "wall_seconds": wall,
+            "trial_training_seconds": training,
+            "overhead_per_trial_seconds": (wall * concurrency - training) / trials,
+            "statuses": sorted({r["status"] for r in rows})}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--trials", type=int, default=16)
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--concurrency", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "sweep_overhead.json")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as storage:
+        report = measure(args.trials, args.epochs, args.concurrency, storage)
+    print(f"\n{'trials':>7}{'concurrency':>13}{'wall s':>9}{'training s':>12}{'overhead s/trial':>18}")
+    print(f"{report['trials']:>7}{report['concurrency']:>13}{report['wall_seconds']:>9.1f}"
+          f"{report['trial_training_seconds']:>12.1f}{report['overhead_per_trial_seconds']:>18.2f}   (target <= 2)")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2))
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
