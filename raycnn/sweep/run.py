@@ -103,12 +103,20 @@ def start_ray(address: str | None) -> None:
     import ray
 
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
-    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
     if address is None:
         # "local": never join a stale cluster named in Ray's temp folder (ray_current_cluster)
         ray.init(address="local", include_dashboard=False, log_to_driver=False, logging_level="ERROR")
     else:
         ray.init(address=address, log_to_driver=False, logging_level="ERROR")
+
+
+def prepare_datasets(trials: list[TrialSpec]) -> None:
+    """Decode each dataset of the sweep once, into this machine's cache, before any trial starts:
+    trials then load the cached tensors instead of decoding side by side."""
+    from raycnn.data.loader import decode_cached
+
+    for data in {t.config.data for t in trials}:
+        decode_cached(data)
 
 
 def run_sweep(sweep: SweepConfig, trials: list[TrialSpec], address: str | None, resume: bool) -> int:
@@ -122,6 +130,8 @@ def run_sweep(sweep: SweepConfig, trials: list[TrialSpec], address: str | None, 
     try:
         if run_dir is not None and not resume:
             write_run_files(run_dir, sweep, trials)
+        if address is None:
+            prepare_datasets(trials)
         build_tuner(sweep, trials, resume).fit()
     finally:
         ray.shutdown()
