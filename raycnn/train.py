@@ -22,7 +22,8 @@ from typing import Any
 import yaml
 
 from raycnn.config import RunConfig, run_config_from_dict
-from raycnn.errors import ConfigError, RaycnnError, is_out_of_memory
+from raycnn.cli import OneLineParser, run_cli
+from raycnn.errors import ConfigError
 
 # flag -> config key; each flag's default is the config's own (None here = not given)
 FLAGS = {
@@ -36,13 +37,6 @@ FLAGS = {
     "early_stopping": "train.early_stopping", "seed": "train.seed", "device": "train.device",
     "precision": "train.precision",
 }
-
-
-class OneLineParser(argparse.ArgumentParser):
-    """argparse that reports a bad flag as one line and exit code 2 (no usage dump)."""
-
-    def error(self, message: str):
-        self.exit(2, f"error: {message} (see python -m raycnn.train --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -171,20 +165,7 @@ def run(argv: list[str] | None = None) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    try:
-        return run(argv)
-    except RaycnnError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted; continue with the same command plus --resume", file=sys.stderr)
-        return 130
-    except RuntimeError as err:
-        if not is_out_of_memory(err):
-            raise
-        print(f"error: out of memory ({' '.join(str(err).split())[:200]}); lower --batch-size, --image-size "
-              f"or the model's size", file=sys.stderr)
-        return 2
+    return run_cli(run, argv)
 
 
 if __name__ == "__main__":

@@ -18,14 +18,10 @@ from typing import Any
 
 import yaml
 
-from raycnn.errors import ConfigError, RaycnnError
+from raycnn.cli import OneLineParser, run_cli
+from raycnn.errors import ConfigError
 from raycnn.sweep.spec import SweepConfig, TrialSpec, expand_trials, read_sweep_yaml, sweep_from_dict
 from raycnn.sweep.validate import find_problems
-
-
-class OneLineParser(argparse.ArgumentParser):
-    def error(self, message: str):
-        self.exit(2, f"error: {message} (see python -m raycnn.sweep --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -134,14 +130,7 @@ def _print_problems(problems, stream) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    try:
-        return run(argv)
-    except RaycnnError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted; continue with the same command plus --resume", file=sys.stderr)
-        return 130
+    return run_cli(run, argv)
 
 
 if __name__ == "__main__":

@@ -146,7 +146,7 @@ def print_summary(rows: list[dict], run_dir: Path, seconds: float) -> int:
     for row in rows:
         counts[row["status"]] = counts.get(row["status"], 0) + 1
     done = [r for r in rows if r.get("test_accuracy") is not None]
-    print(f"\nsweep finished in {seconds / 60:.1f} min: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
+    print(f"\nsweep ended after {seconds / 60:.1f} min: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
     if done:
         best = max(done, key=lambda r: r["best_val_accuracy"] or 0)
         print(f"best by validation: {best['trial_name']} (val {best['best_val_accuracy']:.4f}, "
@@ -158,4 +158,8 @@ def print_summary(rows: list[dict], run_dir: Path, seconds: float) -> int:
     failed = [r for r in rows if r["status"] == "error"]
     for row in failed:
         print(f"error in {row['trial_id']} {row['trial_name']}: {row['error']}")
+    unfinished = [r for r in rows if r["status"] in ("pending", "running")]
+    if unfinished:
+        print(f"{len(unfinished)} trial(s) did not finish; continue with the same command plus --resume")
+        return 130
     return 1 if failed else 0
