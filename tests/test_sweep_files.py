@@ -157,3 +157,19 @@ def test_dry_run_shows_the_whole_plan_with_warnings(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "2 trials" in done.stdout and "warning: 1 trial(s) cannot run" in done.stdout
     assert "t0002 alexnet-digits-none-k3-s0: architecture alexnet" in done.stdout
+
+
+def test_run_storage_writes_atomically_to_a_folder_or_a_uri(tmp_path):
+    import pyarrow as pa
+
+    from raycnn.sweep.storage import RunStorage
+
+    for location in (str(tmp_path / "plain"), f"file://{tmp_path}/uri"):
+        storage = RunStorage(location)
+        assert not storage.exists("sweep.yaml")
+        storage.write_text("sweep.yaml", "name: x\n")
+        storage.write_table("results/trials.parquet", pa.table({"trial_id": ["t0001"]}))
+        assert storage.exists("sweep.yaml")
+        assert storage.read_table("results/trials.parquet").to_pylist() == [{"trial_id": "t0001"}]
+        assert storage.read_table("results/missing.parquet") is None
+    assert sorted(p.name for p in (tmp_path / "uri" / "results").iterdir()) == ["trials.parquet"]

@@ -7,35 +7,27 @@ import importlib.util
 import json
 import os
 import time
-from pathlib import Path
 
 import yaml
 
 from raycnn.errors import ConfigError
 from raycnn.sweep.spec import SweepConfig, TrialSpec
-
-RESULTS = "results"
-
+from raycnn.sweep.storage import RESULTS, RunStorage
 
 def run_directory(sweep: SweepConfig) -> str:
-    storage = sweep.storage
-    if "://" not in storage:
-        storage = str(Path(storage).expanduser().resolve())
-    return f"{storage.rstrip('/')}/{sweep.name}"
+    """RUN_DIR: storage/name, an absolute folder or a URI."""
+    return f"{RunStorage(sweep.storage).location}/{sweep.name}"
 
 
-def check_run_directory(sweep: SweepConfig, resume: bool) -> Path | None:
-    """Refuse to overwrite a run, or to resume one that is not there (local storage only)."""
-    if "://" in sweep.storage:
-        return None
-    run_dir = Path(run_directory(sweep))
-    exists = (run_dir / "sweep.yaml").exists()
+def check_run_directory(sweep: SweepConfig, resume: bool) -> None:
+    """Refuse to overwrite a run, or to resume one that is not there."""
+    run_dir = run_directory(sweep)
+    exists = RunStorage(run_dir).exists("sweep.yaml")
     if exists and not resume:
         raise ConfigError(f"{run_dir} already holds a sweep named {sweep.name!r}; pass --resume to continue "
                           f"it, or --name NEW to start another")
     if resume and not exists:
         raise ConfigError(f"--resume: {run_dir} holds no sweep to continue; drop --resume to start it")
-    return run_dir
 
 
 def trial_dicts(trials: list[TrialSpec]) -> list[dict]:
@@ -43,12 +35,11 @@ def trial_dicts(trials: list[TrialSpec]) -> list[dict]:
             for t in trials]
 
 
-def write_run_files(run_dir: Path, sweep: SweepConfig, trials: list[TrialSpec]) -> None:
+def write_run_files(storage: RunStorage, sweep: SweepConfig, trials: list[TrialSpec]) -> None:
     from raycnn.environment import environment_record
     from raycnn.precision import resolve_device
     import ray
 
-    run_dir.mkdir(parents=True, exist_ok=True)
     resolved = {"name": sweep.name, "question": sweep.question, "source": sweep.source,
                 "fixed": sweep.fixed.to_dict(),
                 "space": {d.key: {d.form: list(d.values)} for d in sweep.space},
@@ -56,11 +47,11 @@ def write_run_files(run_dir: Path, sweep: SweepConfig, trials: list[TrialSpec]) 
                 "scheduler": dataclasses.asdict(sweep.scheduler), "resources": dataclasses.asdict(sweep.resources),
                 "max_concurrent": sweep.max_concurrent, "storage": sweep.storage,
                 "max_failures": sweep.max_failures, "trials": trial_dicts(trials)}
-    (run_dir / "sweep.yaml").write_text(yaml.safe_dump(resolved, sort_keys=False))
+    storage.write_text("sweep.yaml", yaml.safe_dump(resolved, sort_keys=False))
     environment = environment_record(resolve_device("auto"))
     environment["nodes"] = [{"host": n.get("NodeManagerHostname"), "resources": n.get("Resources")}
                             for n in ray.nodes() if n.get("Alive")]
-    (run_dir / "environment.json").write_text(json.dumps(environment, indent=2))
+    storage.write_text("environment.json", json.dumps(environment, indent=2))
 
 
 def trial_label(trial) -> str:
@@ -86,7 +77,7 @@ def build_tuner(sweep: SweepConfig, trials: list[TrialSpec], resume: bool):
                                reduction_factor=sweep.scheduler.reduction_factor)
                  if sweep.scheduler.kind == "asha" else FIFOScheduler())
     specs = trial_dicts(trials)
-    callbacks = [ResultTables(f"{run_dir}/{RESULTS}", specs), ProgressPrinter(len(specs), run_dir)]
+    callbacks = [ResultTables(run_dir, specs), ProgressPrinter(len(specs), run_dir)]
     return tune.Tuner(
         trainable,
         param_space={"trial": tune.grid_search(specs)},
@@ -122,26 +113,23 @@ def prepare_datasets(trials: list[TrialSpec]) -> None:
 def run_sweep(sweep: SweepConfig, trials: list[TrialSpec], address: str | None, resume: bool) -> int:
     """Run (or resume) the sweep; returns the exit code: 0, or 1 if any trial ended in error."""
     import ray
-    import pyarrow.parquet as pq
 
     started = time.monotonic()
-    run_dir = Path(run_directory(sweep)) if "://" not in sweep.storage else None
+    storage = RunStorage(run_directory(sweep))
     start_ray(address)
     try:
-        if run_dir is not None and not resume:
-            write_run_files(run_dir, sweep, trials)
+        if not resume:
+            write_run_files(storage, sweep, trials)
         if address is None:
             prepare_datasets(trials)
         build_tuner(sweep, trials, resume).fit()
     finally:
         ray.shutdown()
-    if run_dir is None:
-        return 0
-    rows = pq.read_table(run_dir / RESULTS / "trials.parquet").to_pylist()
-    return print_summary(rows, run_dir, time.monotonic() - started)
+    rows = storage.read_table(f"{RESULTS}/trials.parquet").to_pylist()
+    return print_summary(rows, storage.location, time.monotonic() - started)
 
 
-def print_summary(rows: list[dict], run_dir: Path, seconds: float) -> int:
+def print_summary(rows: list[dict], run_dir: str, seconds: float) -> int:
     counts: dict[str, int] = {}
     for row in rows:
         counts[row["status"]] = counts.get(row["status"], 0) + 1
@@ -151,7 +139,7 @@ def print_summary(rows: list[dict], run_dir: Path, seconds: float) -> int:
         best = max(done, key=lambda r: r["best_val_accuracy"] or 0)
         print(f"best by validation: {best['trial_name']} (val {best['best_val_accuracy']:.4f}, "
               f"test {best['test_accuracy']:.4f})")
-    print(f"results:     {run_dir / RESULTS}/trials.parquet (and epochs, classes, confusion)")
+    print(f"results:     {run_dir}/{RESULTS}/trials.parquet (and epochs, classes, confusion)")
     print(f"tensorboard: tensorboard --logdir {run_dir}")
     if importlib.util.find_spec("analysis") is not None:
         print(f"report:      python -m analysis {run_dir}")

@@ -12,14 +12,14 @@ report, finish or fail, and reloads them when a sweep is resumed, so a crash los
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 from ray import tune
+
+from raycnn.sweep.storage import RESULTS, RunStorage
 
 TRIAL_COLUMNS = ["trial_id", "trial_name", "status", "arch", "dataset", "augment", "kernel_size", "seed",
                  "epochs_completed", "best_val_accuracy", "test_accuracy", "test_loss", "params",
@@ -45,8 +45,9 @@ def pending_row(spec: dict) -> dict[str, Any]:
 
 
 class ResultTables(tune.Callback):
-    def __init__(self, results_dir: str, specs: list[dict]):
-        self.results_dir = results_dir
+    def __init__(self, run_location: str, specs: list[dict]):
+        self.run_location = run_location          # RUN_DIR: a folder or a URI
+        self.storage: RunStorage | None = None
         self.specs = {spec["trial_id"]: spec for spec in specs}
         self.trials: dict[str, dict] = {}
         self.epochs: dict[tuple[str, int], dict] = {}
@@ -54,6 +55,7 @@ class ResultTables(tune.Callback):
         self.last_write = 0.0
 
     def setup(self, **info) -> None:
+        self.storage = RunStorage(self.run_location)
         self.trials = {tid: pending_row(spec) for tid, spec in self.specs.items()}
         self._load_existing()
 
@@ -113,19 +115,17 @@ class ResultTables(tune.Callback):
                                     "confusion": json.loads(result["confusion"])}
 
     def _load_existing(self) -> None:
-        folder = Path(self.results_dir)
-        if (folder / "trials.parquet").exists():
-            for row in pq.read_table(folder / "trials.parquet").to_pylist():
-                if row["trial_id"] in self.trials:
-                    self.trials[row["trial_id"]] = row
-        if (folder / "epochs.parquet").exists():
-            for row in pq.read_table(folder / "epochs.parquet").to_pylist():
-                self.epochs[(row["trial_id"], row["epoch"])] = row
-        if (folder / "classes.parquet").exists():
-            classes = pq.read_table(folder / "classes.parquet").to_pylist()
-            confusion = pq.read_table(folder / "confusion.parquet").to_pylist()
-            for trial_id in {r["trial_id"] for r in classes}:
-                self.tests[trial_id] = _test_from_rows(trial_id, classes, confusion)
+        read = lambda name: self.storage.read_table(f"{RESULTS}/{name}.parquet")  # noqa: E731
+        trials, epochs, classes, confusion = (read(n) for n in ("trials", "epochs", "classes", "confusion"))
+        for row in trials.to_pylist() if trials is not None else []:
+            if row["trial_id"] in self.trials:
+                self.trials[row["trial_id"]] = row
+        for row in epochs.to_pylist() if epochs is not None else []:
+            self.epochs[(row["trial_id"], row["epoch"])] = row
+        if classes is not None and confusion is not None:
+            class_rows, confusion_rows = classes.to_pylist(), confusion.to_pylist()
+            for trial_id in {r["trial_id"] for r in class_rows}:
+                self.tests[trial_id] = _test_from_rows(trial_id, class_rows, confusion_rows)
 
     # --- files -----------------------------------------------------------------------------------
 
@@ -134,14 +134,20 @@ class ResultTables(tune.Callback):
         if not force and now - self.last_write < WRITE_INTERVAL_S:
             return
         self.last_write = now
-        folder = Path(self.results_dir)
-        folder.mkdir(parents=True, exist_ok=True)
         ordered = [self.trials[tid] for tid in sorted(self.trials)]
-        _write(folder / "trials.parquet", ordered, TRIAL_COLUMNS)
-        _write(folder / "epochs.parquet", [self.epochs[k] for k in sorted(self.epochs)], EPOCH_COLUMNS)
-        _write(folder / "classes.parquet", self._class_rows(), ["trial_id", "class_index", "class_name",
-                                                                 "precision", "recall", "f1", "support"])
-        _write(folder / "confusion.parquet", self._confusion_rows(), ["trial_id", "true_class", "pred_class", "count"])
+        self._write("trials", ordered, TRIAL_COLUMNS)
+        self._write("epochs", [self.epochs[k] for k in sorted(self.epochs)], EPOCH_COLUMNS)
+        self._write("classes", self._class_rows(), ["trial_id", "class_index", "class_name", "precision",
+                                                    "recall", "f1", "support"])
+        self._write("confusion", self._confusion_rows(), ["trial_id", "true_class", "pred_class", "count"])
+
+    def _write(self, name: str, rows: list[dict], leading: list[str]) -> None:
+        columns = leading + sorted({k for row in rows for k in row} - set(leading))
+        if rows:
+            table = pa.Table.from_pylist([{c: row.get(c) for c in columns} for row in rows])
+        else:
+            table = pa.table({c: pa.array([], pa.null()) for c in columns})
+        self.storage.write_table(f"{RESULTS}/{name}.parquet", table)
 
     def _class_rows(self) -> list[dict]:
         return [{"trial_id": tid, "class_index": i, "class_name": row["class"], "precision": row["precision"],
@@ -191,10 +197,3 @@ def _test_from_rows(trial_id: str, classes: list[dict], confusion: list[dict]) -
     return {"per_class": per_class, "confusion": matrix}
 
 
-def _write(path: Path, rows: list[dict], leading: list[str]) -> None:
-    columns = leading + sorted({k for row in rows for k in row} - set(leading))
-    table = pa.Table.from_pylist([{c: row.get(c) for c in columns} for row in rows],
-                                 schema=None) if rows else pa.table({c: pa.array([], pa.null()) for c in columns})
-    partial = path.with_suffix(f".{os.getpid()}.tmp")
-    pq.write_table(table, partial)
-    os.replace(partial, path)
