@@ -6,8 +6,9 @@
         --arch alexnet_cifar --augment flip_crop --epochs 50 --early-stopping 5 --schedule reduce_on_plateau
     python -m raycnn.train --config run.yaml --set model.dropout=0.4 --set train.optimizer=adamw
 
-Writes OUT/config.yaml at the start, OUT/checkpoints/{last,best}.pt every epoch and
-OUT/result.json at the end. `--resume` continues an interrupted run in OUT.
+Writes OUT/config.yaml at the start, OUT/checkpoints/{last,best}.pt and TensorBoard events
+(OUT/tensorboard/<run name>/) every epoch, and OUT/result.json at the end. `--resume` continues
+an interrupted run in OUT. Watch it with `tensorboard --logdir OUT`.
 """
 
 from __future__ import annotations
@@ -150,15 +151,25 @@ def run(argv: list[str] | None = None) -> int:
     from raycnn.environment import environment_record
     from raycnn.fit import fit
     from raycnn.precision import resolve_device
+    from raycnn.tensorboard import EpochLogger, run_name
 
     config = config_from_args(args)
     out = args.out or default_out(config)
     check_out_dir(out, args.resume)
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
-    report = None if args.quiet else print_epoch
-    result = fit(config, report=report, out_dir=out, resume=args.resume,
-                 progress=not args.quiet and sys.stderr.isatty())
+    board = EpochLogger(out / "tensorboard", run_name(config))
+
+    def report(metrics) -> None:
+        board(metrics)
+        if not args.quiet:
+            print_epoch(metrics)
+
+    try:
+        result = fit(config, report=report, out_dir=out, resume=args.resume,
+                     progress=not args.quiet and sys.stderr.isatty())
+    finally:
+        board.close()
     path = write_result(out, result, config, environment_record(resolve_device(config.train.device)))
     print_summary(result, path)
     return 0

@@ -23,3 +23,12 @@ def dataset_cache(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("raycnn-cache")
     os.environ["RAYCNN_CACHE_DIR"] = str(folder)
     return folder
+
+
+def read_scalars(folder: Path) -> dict[str, list[tuple[int, float]]]:
+    """Every scalar of a TensorBoard run, read back with TensorBoard's own event reader."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(folder))
+    events.Reload()
+    return {tag: [(e.step, e.value) for e in events.Scalars(tag)] for tag in events.Tags()["scalars"]}

@@ -12,9 +12,10 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import REPO
+from conftest import REPO, read_scalars
 from raycnn.config import DataConfig
 from raycnn.data import load_dataset
+from raycnn.tensorboard import EPOCH_TAGS
 
 pytestmark = pytest.mark.slow
 DIGITS_TEST_SIZE = len(load_dataset(DataConfig(dataset="digits")).test_y)
@@ -75,6 +76,13 @@ def test_quickstart_sweep_writes_consistent_tables(tmp_path):
         assert [c["class_name"] for c in per_class] == list("0123456789")
         assert sum(c["support"] for c in per_class) == DIGITS_TEST_SIZE
     assert (run_dir / "sweep.yaml").exists() and (run_dir / "environment.json").exists()
+    boards = {path.name: path for path in (run_dir / "tensorboard").iterdir()}
+    assert set(boards) == {row["trial_name"] for row in trials}     # one readable run per trial
+    for row in trials:
+        scalars = read_scalars(boards[row["trial_name"]])
+        assert set(EPOCH_TAGS) <= set(scalars)
+        assert [step for step, _ in scalars["val/accuracy"]] == list(range(1, row["epochs_completed"] + 1))
+    assert not list(run_dir.glob("t0001*/events.out.tfevents*"))     # Ray's own logger is off: one writer
 
 
 def test_diverged_oom_and_error_trials_do_not_stop_the_others(tmp_path):
@@ -141,6 +149,9 @@ max_concurrent: 1
         assert after[trial_id]["started_at_epoch"] > 1
     epochs = table(run_dir, "epochs")
     assert len(epochs) == 40 and len({(e["trial_id"], e["epoch"]) for e in epochs}) == 40
+    for trial_id in interrupted:                        # the curve continues, no step written twice
+        steps = [s for s, _ in read_scalars(run_dir / "tensorboard" / after[trial_id]["trial_name"])["train/loss"]]
+        assert steps == list(range(1, 11))
 
 
 def test_sweep_on_a_simulated_cluster_survives_losing_a_node(tmp_path):

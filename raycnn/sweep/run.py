@@ -14,6 +14,8 @@ from raycnn.errors import ConfigError
 from raycnn.sweep.spec import SweepConfig, TrialSpec
 from raycnn.sweep.storage import RESULTS, RunStorage
 
+TENSORBOARD = "tensorboard"  # RUN_DIR/tensorboard/<trial name>/: one TensorBoard run per trial
+
 def run_directory(sweep: SweepConfig) -> str:
     """RUN_DIR: storage/name, an absolute folder or a URI."""
     return f"{RunStorage(sweep.storage).location}/{sweep.name}"
@@ -76,7 +78,8 @@ def build_tuner(sweep: SweepConfig, trials: list[TrialSpec], resume: bool):
                                grace_period=sweep.scheduler.grace_period,
                                reduction_factor=sweep.scheduler.reduction_factor)
                  if sweep.scheduler.kind == "asha" else FIFOScheduler())
-    specs = trial_dicts(trials)
+    board = f"{run_dir}/{TENSORBOARD}" if "://" not in run_dir else None  # None: each trial's folder
+    specs = [{**spec, "tensorboard": board} for spec in trial_dicts(trials)]
     callbacks = [ResultTables(run_dir, specs), ProgressPrinter(len(specs), run_dir)]
     return tune.Tuner(
         trainable,
@@ -94,6 +97,9 @@ def start_ray(address: str | None) -> None:
     import ray
 
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    # raycnn writes each trial's TensorBoard events itself (readable run names, stable tags);
+    # Ray's own loggers would write every curve a second time under hashed names.
+    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
     if address is None:
         # "local": never join a stale cluster named in Ray's temp folder (ray_current_cluster)
         ray.init(address="local", include_dashboard=False, log_to_driver=False, logging_level="ERROR")
@@ -140,7 +146,7 @@ def print_summary(rows: list[dict], run_dir: str, seconds: float) -> int:
         print(f"best by validation: {best['trial_name']} (val {best['best_val_accuracy']:.4f}, "
               f"test {best['test_accuracy']:.4f})")
     print(f"results:     {run_dir}/{RESULTS}/trials.parquet (and epochs, classes, confusion)")
-    print(f"tensorboard: tensorboard --logdir {run_dir}")
+    print(f"tensorboard: tensorboard --logdir {run_dir}/{TENSORBOARD}")
     if importlib.util.find_spec("analysis") is not None:
         print(f"report:      python -m analysis {run_dir}")
     failed = [r for r in rows if r["status"] == "error"]

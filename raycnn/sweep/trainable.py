@@ -22,6 +22,7 @@ from ray import tune
 from raycnn.config import run_config_from_dict
 from raycnn.errors import is_out_of_memory
 from raycnn.fit import FitResult, TestEvaluation, TrainingDiverged, fit
+from raycnn.tensorboard import EpochLogger
 
 TEST_FILE = "test_at_best.json"
 METRIC = "val_accuracy"
@@ -51,8 +52,11 @@ def _run(spec: dict, config, work: Path) -> None:
         checkpoints.mkdir(parents=True, exist_ok=True)
         (checkpoints / TEST_FILE).write_text(json.dumps(best["test"]))
 
+    board = EpochLogger(spec.get("tensorboard") or tune.get_context().get_trial_dir(), spec["name"])
+
     def report(metrics) -> None:
         base.setdefault("started_at_epoch", metrics.epoch)  # > 1 when continued from a checkpoint
+        board(metrics)                                       # first: Tune may stop us inside report
         tune.report({**base, **dataclasses.asdict(metrics), **_test_columns(best["test"]), "final": False},
                     checkpoint=tune.Checkpoint.from_directory(str(checkpoints)))
 
@@ -66,6 +70,8 @@ def _run(spec: dict, config, work: Path) -> None:
             raise                                # retried by Tune from the last checkpoint
         _report_end(base, "oom", " ".join(str(err).split())[:500], best["test"])
         return
+    finally:
+        board.close()
     tune.report(_final_metrics(base, result))
 
 
