@@ -44,6 +44,7 @@ class EpochMetrics:
     lr: float                        # at the end of the epoch
     seconds: float                   # the epoch's wall time, training and validation
     images_per_second: float         # training images per second of training passes
+    elapsed_seconds: float = 0.0     # the run's wall time so far, resumed sessions included
 
 
 Report = Callable[[EpochMetrics], "bool | None"]
@@ -195,12 +196,13 @@ def run_epoch(trial: Trial, progress: bool = False) -> EpochMetrics:
     state.epoch += 1
     state.train_images += images
     state.compute_seconds += compute
+    seconds = time.perf_counter() - start
+    state.train_seconds += seconds
     metrics = EpochMetrics(epoch=state.epoch, train_loss=train_loss, train_accuracy=train_accuracy,
                            val_loss=val_loss, val_accuracy=val_accuracy,
-                           lr=trial.optimizer.param_groups[0]["lr"],
-                           seconds=time.perf_counter() - start, images_per_second=images / compute)
+                           lr=trial.optimizer.param_groups[0]["lr"], seconds=seconds,
+                           images_per_second=images / compute, elapsed_seconds=state.train_seconds)
     state.history.append(metrics)
-    state.train_seconds += metrics.seconds
     if val_accuracy > state.best_val_accuracy:
         state.best_val_accuracy, state.best_epoch = val_accuracy, state.epoch
         trial.best_weights = {k: v.detach().clone() for k, v in trial.model.state_dict().items()}
@@ -292,6 +294,18 @@ def evaluate_test(trial: Trial) -> TestEvaluation:
     confusion = confusion_matrix(predicted, trial.data["test_y"], trial.dataset.num_classes)
     return TestEvaluation(accuracy=accuracy, loss=loss, per_class=per_class_metrics(confusion, trial.dataset.classes),
                           confusion=confusion.tolist())
+
+
+def count_trial_parameters(config: RunConfig) -> int:
+    """Trainable parameters of the run's model, from a shape-only (meta device) build: no memory,
+    no decoding. Raises like build_model when the model cannot take the data."""
+    from raycnn.data import describe_dataset
+
+    info = describe_dataset(config.data)
+    with torch.device("meta"):
+        model = build_model(config.model.arch, in_channels=info.channels, num_classes=info.num_classes,
+                            input_size=info.size, kernel_size=config.model.kernel_size, **config.model.options())
+    return count_parameters(model)
 
 
 def _progress(items: list, enabled: bool, description: str):

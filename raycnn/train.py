@@ -149,24 +149,29 @@ def print_summary(result, path: Path) -> None:
 def run(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from raycnn.environment import environment_record
-    from raycnn.fit import fit
+    from raycnn.fit import count_trial_parameters, fit
     from raycnn.precision import resolve_device
-    from raycnn.tensorboard import EpochLogger, run_name
+    from raycnn.tensorboard import EpochLogger, hyperparameters, run_name
 
     config = config_from_args(args)
     out = args.out or default_out(config)
     check_out_dir(out, args.resume)
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
-    board = EpochLogger(out / "tensorboard", run_name(config))
+    board = EpochLogger(out / "tensorboard", run_name(config), hyperparameters(config))
+    best = {"test_accuracy": None, "params": count_trial_parameters(config)}
 
     def report(metrics) -> None:
-        board(metrics)
+        board(metrics, {"test/accuracy": best["test_accuracy"], "params": best["params"],
+                        "time/train_seconds": metrics.elapsed_seconds})
         if not args.quiet:
             print_epoch(metrics)
 
+    def on_improvement(test) -> None:
+        best["test_accuracy"] = test.accuracy
+
     try:
-        result = fit(config, report=report, out_dir=out, resume=args.resume,
+        result = fit(config, report=report, out_dir=out, resume=args.resume, on_improvement=on_improvement,
                      progress=not args.quiet and sys.stderr.isatty())
     finally:
         board.close()

@@ -32,3 +32,17 @@ def read_scalars(folder: Path) -> dict[str, list[tuple[int, float]]]:
     events = EventAccumulator(str(folder))
     events.Reload()
     return {tag: [(e.step, e.value) for e in events.Scalars(tag)] for tag in events.Tags()["scalars"]}
+
+
+def read_hparams(folder: Path) -> tuple[dict, list[str]]:
+    """(hyperparameters of the run's session, metric tags of its HParams experiment)."""
+    from tensorboard.backend.event_processing.plugin_event_accumulator import EventAccumulator
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    events = EventAccumulator(str(folder))
+    events.Reload()
+    content = events.PluginTagToContent("hparams")
+    session = plugin_data_pb2.HParamsPluginData.FromString(content["_hparams_/session_start_info"])
+    experiment = plugin_data_pb2.HParamsPluginData.FromString(content["_hparams_/experiment"])
+    values = {k: v.ListFields()[0][1] for k, v in session.session_start_info.hparams.items()}
+    return values, [m.name.tag for m in experiment.experiment.metric_infos]

@@ -12,7 +12,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import REPO, read_scalars
+from conftest import REPO, read_hparams, read_scalars
 from raycnn.config import DataConfig
 from raycnn.data import load_dataset
 from raycnn.tensorboard import EPOCH_TAGS
@@ -82,6 +82,12 @@ def test_quickstart_sweep_writes_consistent_tables(tmp_path):
         scalars = read_scalars(boards[row["trial_name"]])
         assert set(EPOCH_TAGS) <= set(scalars)
         assert [step for step, _ in scalars["val/accuracy"]] == list(range(1, row["epochs_completed"] + 1))
+        assert scalars["params"][-1][1] == row["params"]
+        assert scalars["test/accuracy"][-1][1] == pytest.approx(row["test_accuracy"])
+        hparams, metric_tags = read_hparams(boards[row["trial_name"]])
+        assert hparams["model.arch"] == row["arch"] and hparams["augment.preset"] == row["augment"]
+        assert hparams["model.kernel_size"] == row["kernel_size"]
+        assert metric_tags == ["val/accuracy", "test/accuracy", "params", "time/train_seconds"]
     assert not list(run_dir.glob("t0001*/events.out.tfevents*"))     # Ray's own logger is off: one writer
 
 

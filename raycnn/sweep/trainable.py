@@ -21,8 +21,8 @@ from ray import tune
 
 from raycnn.config import run_config_from_dict
 from raycnn.errors import is_out_of_memory
-from raycnn.fit import FitResult, TestEvaluation, TrainingDiverged, fit
-from raycnn.tensorboard import EpochLogger
+from raycnn.fit import FitResult, TestEvaluation, TrainingDiverged, count_trial_parameters, fit
+from raycnn.tensorboard import EpochLogger, hyperparameters
 
 TEST_FILE = "test_at_best.json"
 METRIC = "val_accuracy"
@@ -44,7 +44,7 @@ def _run(spec: dict, config, work: Path) -> None:
     checkpoints = work / "checkpoints"
     resumed = _restore_checkpoint(checkpoints)
     best = {"test": _read_test(checkpoints)}
-    base = {"trial_id": spec["trial_id"], "trial_name": spec["name"], "params": _count_params(config),
+    base = {"trial_id": spec["trial_id"], "trial_name": spec["name"], "params": count_trial_parameters(config),
             "node_id": ray.get_runtime_context().get_node_id()}
 
     def on_improvement(test: TestEvaluation) -> None:
@@ -52,11 +52,14 @@ def _run(spec: dict, config, work: Path) -> None:
         checkpoints.mkdir(parents=True, exist_ok=True)
         (checkpoints / TEST_FILE).write_text(json.dumps(best["test"]))
 
-    board = EpochLogger(spec.get("tensorboard") or tune.get_context().get_trial_dir(), spec["name"])
+    board = EpochLogger(spec.get("tensorboard") or tune.get_context().get_trial_dir(), spec["name"],
+                        hyperparameters(config, tuple(spec.get("values", {}))))
 
     def report(metrics) -> None:
         base.setdefault("started_at_epoch", metrics.epoch)  # > 1 when continued from a checkpoint
-        board(metrics)                                       # first: Tune may stop us inside report
+        test_accuracy = (best["test"] or {}).get("accuracy")
+        board(metrics, {"test/accuracy": test_accuracy, "params": base["params"],  # first: Tune may stop
+                        "time/train_seconds": metrics.elapsed_seconds})                     # us inside report
         tune.report({**base, **dataclasses.asdict(metrics), **_test_columns(best["test"]), "final": False},
                     checkpoint=tune.Checkpoint.from_directory(str(checkpoints)))
 
@@ -73,18 +76,6 @@ def _run(spec: dict, config, work: Path) -> None:
     finally:
         board.close()
     tune.report(_final_metrics(base, result))
-
-
-def _count_params(config) -> int:
-    """Trainable parameters, from a shape-only (meta device) build of the model."""
-    from raycnn.data import describe_dataset
-    from raycnn.models import build_model, count_parameters
-
-    info = describe_dataset(config.data)
-    with torch.device("meta"):
-        model = build_model(config.model.arch, in_channels=info.channels, num_classes=info.num_classes,
-                            input_size=info.size, kernel_size=config.model.kernel_size, **config.model.options())
-    return count_parameters(model)
 
 
 def _report_end(base: dict, status: str, error: str, test: dict | None) -> None:
