@@ -67,9 +67,13 @@ class FitResult:
     precision: str                   # numeric precision the trial ran in (fp32, bf16, fp16)
     device: str
     history: list[EpochMetrics]
+    misclassified: list[dict] = field(default_factory=list)  # first few test errors: {index, true, pred}
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def test_evaluation(self) -> "TestEvaluation":
+        return TestEvaluation(self.test_accuracy, self.test_loss, self.per_class, self.confusion, self.misclassified)
 
 
 @dataclass(frozen=True)
@@ -80,6 +84,10 @@ class TestEvaluation:
     loss: float
     per_class: list[dict]
     confusion: list[list[int]]
+    misclassified: list[dict] = field(default_factory=list)  # first few: {index, true, pred} in the test split
+
+
+MISCLASSIFIED_SHOWN = 36
 
 
 class TrainingDiverged(RaycnnError):
@@ -285,15 +293,18 @@ def finish(trial: Trial, status: str) -> FitResult:
         train_images_per_second=state.train_images / max(state.compute_seconds, 1e-9),
         epochs_completed=state.epoch, classes=trial.dataset.classes, per_class=test.per_class,
         confusion=test.confusion, precision=trial.precision, device=str(trial.device),
-        history=list(state.history))
+        history=list(state.history), misclassified=test.misclassified)
 
 
 def evaluate_test(trial: Trial) -> TestEvaluation:
     """Test accuracy, loss, per-class scores and confusion matrix of the current weights."""
     loss, accuracy, predicted = evaluate(trial, trial.data["test_x"], trial.data["test_y"])
-    confusion = confusion_matrix(predicted, trial.data["test_y"], trial.dataset.num_classes)
+    labels = trial.data["test_y"]
+    confusion = confusion_matrix(predicted, labels, trial.dataset.num_classes)
+    wrong = (predicted != labels).nonzero().flatten()[:MISCLASSIFIED_SHOWN].tolist()
     return TestEvaluation(accuracy=accuracy, loss=loss, per_class=per_class_metrics(confusion, trial.dataset.classes),
-                          confusion=confusion.tolist())
+                          confusion=confusion.tolist(),
+                          misclassified=[{"index": i, "true": int(labels[i]), "pred": int(predicted[i])} for i in wrong])
 
 
 def count_trial_parameters(config: RunConfig) -> int:

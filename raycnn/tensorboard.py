@@ -11,6 +11,7 @@ earlier, killed session wrote from that epoch on (purge_step), so no step appear
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 EPOCH_TAGS = {
@@ -43,23 +44,53 @@ def run_name(config) -> str:
 
 
 class EpochLogger:
-    """Writes each epoch's metrics to LOGDIR/<name>; call it as a fit() report callback."""
+    """Writes a run's epochs to LOGDIR/<name>: call it as a fit() report callback, hand it each new
+    best test evaluation with `new_best(test)`, and `close(final_test)` at the end."""
 
-    def __init__(self, logdir: str | Path, name: str, hparams: dict | None = None):
+    PANEL_INTERVAL_S = 30.0  # figures take ~1 s to draw: during training, at most this often
+
+    def __init__(self, logdir: str | Path, name: str, hparams: dict | None = None, data_config=None):
         self.path = Path(logdir) / name
         self.hparams = hparams or {}
+        self.data_config = data_config
         self.writer = None  # opened at the first epoch, which tells whether this run was resumed
+        self.pending_test = None
+        self.last_panels = float("-inf")
+        self.step = 0
 
     def __call__(self, metrics, extra: dict[str, float] | None = None) -> None:
         """Log one epoch; `extra` adds run-level scalars (test/accuracy, params, time/train_seconds)."""
         if self.writer is None:
             self._open(metrics.epoch)
+        self.step = metrics.epoch
         for tag, field in EPOCH_TAGS.items():
             self.writer.add_scalar(tag, getattr(metrics, field), global_step=metrics.epoch)
         for tag, value in (extra or {}).items():
             if value is not None:
                 self.writer.add_scalar(tag, value, global_step=metrics.epoch)
+        if self.pending_test is not None:
+            self._write_test(self.pending_test, draw=time.monotonic() - self.last_panels >= self.PANEL_INTERVAL_S)
         self.writer.flush()
+
+    def new_best(self, test) -> None:
+        """The test evaluation of new best weights; written with the epoch that produced them."""
+        self.pending_test = test
+
+    def close(self, final_test=None) -> None:
+        if self.writer is not None:
+            if final_test is not None and self.data_config is not None:
+                self._write_test(final_test, draw=True)
+            self.writer.close()
+
+    def _write_test(self, test, draw: bool) -> None:
+        if self.data_config is None:
+            return
+        from raycnn.data import load_dataset
+
+        log_test_panels(self.writer, self.step, test, load_dataset(self.data_config), figures=draw)
+        if draw:
+            self.last_panels = time.monotonic()
+        self.pending_test = None
 
     def _open(self, epoch: int) -> None:
         from torch.utils.tensorboard import SummaryWriter
@@ -71,6 +102,79 @@ class EpochLogger:
             for summary in (experiment, session_start) if epoch == 1 else ():
                 self.writer.file_writer.add_summary(summary)
 
-    def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
+
+# --- test-set panels: written whenever the best weights change, so a stopped trial has them --------
+
+def log_test_panels(writer, step: int, test, dataset, figures: bool = True) -> None:
+    """Per-class F1 scalars (classes/f1/<name>), and images: the confusion matrix normalized per
+    true class with counts, a per-class F1 bar chart, and a grid of misclassified test images."""
+    for row in test.per_class:
+        writer.add_scalar(f"classes/f1/{_tag(row['class'])}", row["f1"], global_step=step)
+    if not figures:
+        return
+    writer.add_figure("test/confusion_matrix", confusion_figure(test.confusion, dataset.classes), step)
+    writer.add_figure("test/per_class_f1", f1_figure(test.per_class), step)
+    if test.misclassified:
+        writer.add_figure("test/misclassified", misclassified_figure(test.misclassified, dataset), step)
+    writer.flush()
+
+
+def _tag(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+
+
+def _figure(width: float, height: float):
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display: render to memory
+    import matplotlib.pyplot as plt
+
+    return plt.subplots(figsize=(width, height), dpi=100)
+
+
+def confusion_figure(confusion: list[list[int]], classes: tuple[str, ...]):
+    import numpy as np
+
+    counts = np.asarray(confusion, dtype=float)
+    shares = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+    size = max(4.0, 0.55 * len(classes) + 2)
+    fig, ax = _figure(size, size)
+    ax.imshow(shares, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(len(classes)), labels=classes, rotation=90 if len(classes) > 10 else 45, ha="right")
+    ax.set_yticks(range(len(classes)), labels=classes)
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class (rows sum to 1)")
+    if len(classes) <= 20:  # counts stay readable up to ~20 classes
+        for t in range(len(classes)):
+            for p in range(len(classes)):
+                ax.text(p, t, f"{int(counts[t, p])}", ha="center", va="center", fontsize=7,
+                        color="white" if shares[t, p] > 0.5 else "black")
+    ax.set_title("test confusion matrix")
+    fig.tight_layout()
+    return fig
+
+
+def f1_figure(per_class: list[dict]):
+    rows = sorted(per_class, key=lambda r: r["f1"])
+    fig, ax = _figure(6, max(3.0, 0.25 * len(rows) + 1))
+    ax.barh([r["class"] for r in rows], [r["f1"] for r in rows], color="tab:blue")
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("F1 on the test set (weakest first)")
+    fig.tight_layout()
+    return fig
+
+
+def misclassified_figure(misclassified: list[dict], dataset):
+    columns = 6
+    lines = (len(misclassified) + columns - 1) // columns
+    fig, axes = _figure(columns * 1.6, lines * 1.8)
+    fig.clf()
+    for position, item in enumerate(misclassified):
+        ax = fig.add_subplot(lines, columns, position + 1)
+        image = dataset.test_x[item["index"]]
+        ax.imshow(image[0] if image.shape[0] == 1 else image.permute(1, 2, 0), cmap="gray")
+        ax.set_title(f"{dataset.classes[item['true']]}\n-> {dataset.classes[item['pred']]}", fontsize=7)
+        ax.axis("off")
+    fig.suptitle("misclassified (true -> predicted)", fontsize=9)
+    fig.tight_layout()
+    return fig

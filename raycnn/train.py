@@ -158,7 +158,7 @@ def run(argv: list[str] | None = None) -> int:
     check_out_dir(out, args.resume)
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
-    board = EpochLogger(out / "tensorboard", run_name(config), hyperparameters(config))
+    board = EpochLogger(out / "tensorboard", run_name(config), hyperparameters(config), config.data)
     best = {"test_accuracy": None, "params": count_trial_parameters(config)}
 
     def report(metrics) -> None:
@@ -169,12 +169,14 @@ def run(argv: list[str] | None = None) -> int:
 
     def on_improvement(test) -> None:
         best["test_accuracy"] = test.accuracy
+        board.new_best(test)
 
+    result = None
     try:
         result = fit(config, report=report, out_dir=out, resume=args.resume, on_improvement=on_improvement,
                      progress=not args.quiet and sys.stderr.isatty())
     finally:
-        board.close()
+        board.close(final_test=result.test_evaluation() if result is not None else None)
     path = write_result(out, result, config, environment_record(resolve_device(config.train.device)))
     print_summary(result, path)
     return 0

@@ -46,3 +46,16 @@ def read_hparams(folder: Path) -> tuple[dict, list[str]]:
     experiment = plugin_data_pb2.HParamsPluginData.FromString(content["_hparams_/experiment"])
     values = {k: v.ListFields()[0][1] for k, v in session.session_start_info.hparams.items()}
     return values, [m.name.tag for m in experiment.experiment.metric_infos]
+
+
+def read_images(folder: Path) -> dict[str, tuple[int, int]]:
+    """{tag: (width, height)} of the last image under each tag, decoded."""
+    import io
+
+    from PIL import Image
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(folder), size_guidance={"images": 0})
+    events.Reload()
+    return {tag: Image.open(io.BytesIO(events.Images(tag)[-1].encoded_image_string)).size
+            for tag in events.Tags()["images"]}

@@ -44,16 +44,17 @@ def _run(spec: dict, config, work: Path) -> None:
     checkpoints = work / "checkpoints"
     resumed = _restore_checkpoint(checkpoints)
     best = {"test": _read_test(checkpoints)}
+    board = EpochLogger(spec.get("tensorboard") or tune.get_context().get_trial_dir(), spec["name"],
+                        hyperparameters(config, tuple(spec.get("values", {}))), config.data)
     base = {"trial_id": spec["trial_id"], "trial_name": spec["name"], "params": count_trial_parameters(config),
             "node_id": ray.get_runtime_context().get_node_id()}
 
     def on_improvement(test: TestEvaluation) -> None:
+        board.new_best(test)
         best["test"] = dataclasses.asdict(test)
         checkpoints.mkdir(parents=True, exist_ok=True)
         (checkpoints / TEST_FILE).write_text(json.dumps(best["test"]))
 
-    board = EpochLogger(spec.get("tensorboard") or tune.get_context().get_trial_dir(), spec["name"],
-                        hyperparameters(config, tuple(spec.get("values", {}))))
 
     def report(metrics) -> None:
         base.setdefault("started_at_epoch", metrics.epoch)  # > 1 when continued from a checkpoint
@@ -63,6 +64,7 @@ def _run(spec: dict, config, work: Path) -> None:
         tune.report({**base, **dataclasses.asdict(metrics), **_test_columns(best["test"]), "final": False},
                     checkpoint=tune.Checkpoint.from_directory(str(checkpoints)))
 
+    result = None
     try:
         result = fit(config, report=report, out_dir=work, resume=resumed, on_improvement=on_improvement)
     except TrainingDiverged as err:
@@ -74,7 +76,7 @@ def _run(spec: dict, config, work: Path) -> None:
         _report_end(base, "oom", " ".join(str(err).split())[:500], best["test"])
         return
     finally:
-        board.close()
+        board.close(final_test=result.test_evaluation() if result is not None else None)
     tune.report(_final_metrics(base, result))
 
 
