@@ -47,7 +47,7 @@ class EpochLogger:
     """Writes a run's epochs to LOGDIR/<name>: call it as a fit() report callback, hand it each new
     best test evaluation with `new_best(test)`, and `close(final_test)` at the end."""
 
-    PANEL_INTERVAL_S = 30.0  # figures take ~1 s to draw: during training, at most this often
+    PANEL_INTERVAL_S = 30.0  # figures take ~1 s to draw: during training, every 30 s at most
 
     def __init__(self, logdir: str | Path, name: str, hparams: dict | None = None, data_config=None):
         self.path = Path(logdir) / name
@@ -55,7 +55,7 @@ class EpochLogger:
         self.data_config = data_config
         self.writer = None  # opened at the first epoch, which tells whether this run was resumed
         self.pending_test = None
-        self.last_panels = float("-inf")
+        self.last_panels = time.monotonic()  # short trials draw once, at the end
         self.step = 0
 
     def __call__(self, metrics, extra: dict[str, float] | None = None) -> None:

@@ -89,7 +89,8 @@ def test_quickstart_sweep_writes_consistent_tables(tmp_path):
         assert hparams["model.kernel_size"] == row["kernel_size"]
         assert metric_tags == ["val/accuracy", "test/accuracy", "params", "time/train_seconds"]
         assert {f"classes/f1/{d}" for d in "0123456789"} <= set(scalars)   # stopped trials too
-        assert read_images(boards[row["trial_name"]])["test/confusion_matrix"] == (750, 750)
+        if row["status"] == "completed":                                   # figures: at the end
+            assert read_images(boards[row["trial_name"]])["test/confusion_matrix"] == (750, 750)
     assert not list(run_dir.glob("t0001*/events.out.tfevents*"))     # Ray's own logger is off: one writer
 
 
