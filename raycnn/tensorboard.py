@@ -54,12 +54,13 @@ class EpochLogger:
         self.hparams = hparams or {}
         self.data_config = data_config
         self.writer = None  # opened at the first epoch, which tells whether this run was resumed
-        self.pending_test = None
+        self.best_test = self.written_test = self.drawn_test = None
         self.last_panels = time.monotonic()  # short trials draw once, at the end
         self.step = 0
 
-    def __call__(self, metrics, extra: dict[str, float] | None = None) -> None:
-        """Log one epoch; `extra` adds run-level scalars (test/accuracy, params, time/train_seconds)."""
+    def __call__(self, metrics, extra: dict[str, float] | None = None, last: bool = False) -> None:
+        """Log one epoch; `extra` adds run-level scalars (test/accuracy, params, time/train_seconds);
+        `last` marks the planned final epoch (a scheduler may stop the run right after it)."""
         if self.writer is None:
             self._open(metrics.epoch)
         self.step = metrics.epoch
@@ -68,17 +69,18 @@ class EpochLogger:
         for tag, value in (extra or {}).items():
             if value is not None:
                 self.writer.add_scalar(tag, value, global_step=metrics.epoch)
-        if self.pending_test is not None:
-            self._write_test(self.pending_test, draw=time.monotonic() - self.last_panels >= self.PANEL_INTERVAL_S)
+        due = last or time.monotonic() - self.last_panels >= self.PANEL_INTERVAL_S
+        if self.best_test is not None and (self.best_test is not self.written_test or due):
+            self._write_test(self.best_test, draw=due and self.best_test is not self.drawn_test)
         self.writer.flush()
 
     def new_best(self, test) -> None:
         """The test evaluation of new best weights; written with the epoch that produced them."""
-        self.pending_test = test
+        self.best_test = test
 
     def close(self, final_test=None) -> None:
         if self.writer is not None:
-            if final_test is not None and self.data_config is not None:
+            if final_test is not None and final_test != self.drawn_test:
                 self._write_test(final_test, draw=True)
             self.writer.close()
 
@@ -88,9 +90,9 @@ class EpochLogger:
         from raycnn.data import load_dataset
 
         log_test_panels(self.writer, self.step, test, load_dataset(self.data_config), figures=draw)
+        self.written_test = test
         if draw:
-            self.last_panels = time.monotonic()
-        self.pending_test = None
+            self.last_panels, self.drawn_test = time.monotonic(), test
 
     def _open(self, epoch: int) -> None:
         from torch.utils.tensorboard import SummaryWriter

@@ -55,12 +55,12 @@ def _run(spec: dict, config, work: Path) -> None:
         checkpoints.mkdir(parents=True, exist_ok=True)
         (checkpoints / TEST_FILE).write_text(json.dumps(best["test"]))
 
-
     def report(metrics) -> None:
         base.setdefault("started_at_epoch", metrics.epoch)  # > 1 when continued from a checkpoint
         test_accuracy = (best["test"] or {}).get("accuracy")
-        board(metrics, {"test/accuracy": test_accuracy, "params": base["params"],  # first: Tune may stop
-                        "time/train_seconds": metrics.elapsed_seconds})                     # us inside report
+        # TensorBoard first: Tune may stop this trial inside tune.report
+        board(metrics, {"test/accuracy": test_accuracy, "params": base["params"],
+                        "time/train_seconds": metrics.elapsed_seconds}, last=metrics.epoch >= config.train.epochs)
         tune.report({**base, **dataclasses.asdict(metrics), **_test_columns(best["test"]), "final": False},
                     checkpoint=tune.Checkpoint.from_directory(str(checkpoints)))
 
