@@ -42,6 +42,21 @@ def table(run_dir: Path, name: str) -> list[dict]:
     return pq.read_table(run_dir / "results" / f"{name}.parquet").to_pylist()
 
 
+def wait_for_trials(run_dir: Path, process: subprocess.Popen, what: str, ready, timeout: float = 300) -> list[dict]:
+    """Poll trials.parquet until `ready(rows)`; on timeout kill the sweep's process group and fail."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        try:
+            rows = table(run_dir, "trials")
+        except Exception:  # not written yet, or caught between two writes
+            continue
+        if ready(rows):
+            return rows
+    os.killpg(process.pid, signal.SIGKILL)
+    pytest.fail(f"the sweep never reached the point where {what}")
+
+
 def write_sweep(path: Path, body: str) -> Path:
     path.write_text("name: test\nquestion: does it run?\n" + body)
     return path
@@ -125,19 +140,9 @@ max_concurrent: 1
 """)
     run_dir = tmp_path / "runs" / "test"
     process = start_sweep(str(sweep), "--storage", str(tmp_path / "runs"))
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        time.sleep(0.5)
-        try:
-            rows = table(run_dir, "trials")
-        except (OSError, Exception):
-            continue
-        if any(r["status"] == "completed" for r in rows) and any(
-                r["status"] == "running" and (r["epochs_completed"] or 0) >= 3 for r in rows):
-            break
-    else:
-        os.killpg(process.pid, signal.SIGKILL)
-        pytest.fail("the sweep never reached the point to kill it")
+    wait_for_trials(run_dir, process, "a finished trial and one 3 epochs in", lambda rows: any(
+        r["status"] == "completed" for r in rows) and any(
+        r["status"] == "running" and (r["epochs_completed"] or 0) >= 3 for r in rows))
     os.killpg(process.pid, signal.SIGKILL)               # the driver and the Ray it started
     process.wait()
     before = {r["trial_id"]: r for r in table(run_dir, "trials")}
@@ -180,20 +185,10 @@ max_failures: 3
         run_dir = tmp_path / "runs" / "test"
         process = start_sweep(str(sweep), "--storage", str(tmp_path / "runs"), "--address", cluster.address)
         victim = workers[1]
-        deadline = time.monotonic() + 240
-        while time.monotonic() < deadline:
-            time.sleep(0.5)
-            try:
-                rows = table(run_dir, "trials")
-            except Exception:
-                continue
-            on_victim = [r for r in rows if r["node_id"] == victim.node_id and r["status"] == "running"
-                         and (r["epochs_completed"] or 0) >= 2]
-            if on_victim:
-                break
-        else:
-            os.killpg(process.pid, signal.SIGKILL)
-            pytest.fail("no trial ran on the second worker node")
+        rows = wait_for_trials(run_dir, process, "a trial 2 epochs in on the second worker", lambda rows: any(
+            r["node_id"] == victim.node_id and r["status"] == "running" and (r["epochs_completed"] or 0) >= 2
+            for r in rows))
+        on_victim = [r for r in rows if r["node_id"] == victim.node_id and r["status"] == "running"]
         moved = on_victim[0]["trial_id"]
         cluster.remove_node(victim)                        # the node disappears mid-trial
         code, out, err = finish(process)
