@@ -32,7 +32,6 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from raycnn.config import run_config_from_dict  # noqa: E402
-from raycnn.data import load_dataset  # noqa: E402
 from raycnn.environment import cpu_name  # noqa: E402
 from raycnn.fit import fit, prepare_trial, train_one_epoch  # noqa: E402
 from raycnn.models import build_model  # noqa: E402

@@ -129,6 +129,7 @@ class Trial:
     best_weights: dict | None = None
     checkpoint_dir: Path | None = None
     on_improvement: Callable[[TestEvaluation], None] | None = None
+    best_test: TestEvaluation | None = None   # the best weights' test results, once computed
 
 
 def fit(config: RunConfig, report: Report | None = None, out_dir: str | Path | None = None,
@@ -214,8 +215,10 @@ def run_epoch(trial: Trial, progress: bool = False) -> EpochMetrics:
     if val_accuracy > state.best_val_accuracy:
         state.best_val_accuracy, state.best_epoch = val_accuracy, state.epoch
         trial.best_weights = {k: v.detach().clone() for k, v in trial.model.state_dict().items()}
+        trial.best_test = None
         if trial.on_improvement is not None:
-            trial.on_improvement(evaluate_test(trial))
+            trial.best_test = evaluate_test(trial)
+            trial.on_improvement(trial.best_test)
         if trial.checkpoint_dir is not None:
             ckpt.save_best(trial.checkpoint_dir, trial.best_weights)
     if trial.checkpoint_dir is not None:
@@ -284,7 +287,7 @@ def finish(trial: Trial, status: str) -> FitResult:
     """Restore the best-validation weights, test them, and describe the trial."""
     if trial.best_weights is not None:
         trial.model.load_state_dict(trial.best_weights)
-    test = evaluate_test(trial)
+    test = trial.best_test or evaluate_test(trial)  # not twice for the same weights
     state = trial.state
     return FitResult(
         status=status, test_accuracy=test.accuracy, test_loss=test.loss,

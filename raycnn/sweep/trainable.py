@@ -16,7 +16,6 @@ import tempfile
 from pathlib import Path
 
 import ray
-import torch
 from ray import tune
 
 from raycnn.config import run_config_from_dict
