@@ -160,8 +160,9 @@ def f1_figure(per_class: list[dict]):
     rows = sorted(per_class, key=lambda r: r["f1"])
     fig, ax = _figure(6, max(3.0, 0.25 * len(rows) + 1))
     ax.barh([r["class"] for r in rows], [r["f1"] for r in rows], color="tab:blue")
+    ax.invert_yaxis()  # weakest on top
     ax.set_xlim(0, 1)
-    ax.set_xlabel("F1 on the test set (weakest first)")
+    ax.set_xlabel("F1 on the test set (weakest on top)")
     fig.tight_layout()
     return fig
 
