@@ -5,7 +5,11 @@ time/epoch_seconds, at step = epoch. A run's events go to LOGDIR/<run name>, whe
 what the run is (custom_cnn-cifar10-flip_crop-k5-s0), so `tensorboard --logdir LOGDIR` lists runs by
 name. The HParams dashboard gets the run's hyperparameters (the core fields plus whatever a sweep
 varies) and its metrics (val/accuracy, test/accuracy, params, time/train_seconds) from the first
-epoch on, while the run is still going. A resumed run appends from the epoch it continues at and tells TensorBoard to drop anything an
+epoch on, while the run is still going, and the run's status (scalar `trial/status`, an HParams metric whose
+column title gives the codes: 0 running, 1 completed, 2 early_stopped, 3 diverged, 4 oom, 5 error; the
+word itself in the Text tab, and success/failure in the dashboard's Status filter at the end). A status
+decided outside the run (a sweep scheduler stopping it, an error after its retries) is added by the sweep
+driver with `record_status`. A resumed run appends from the epoch it continues at and tells TensorBoard to drop anything an
 earlier, killed session wrote from that epoch on (purge_step), so no step appears twice.
 """
 
@@ -25,7 +29,10 @@ EPOCH_TAGS = {
 }
 
 
-HPARAM_METRICS = ("val/accuracy", "test/accuracy", "params", "time/train_seconds")
+STATUS_TAG = "trial/status"
+STATUS_CODES = {"running": 0, "completed": 1, "early_stopped": 2, "diverged": 3, "oom": 4, "error": 5}
+HPARAM_METRICS = ("val/accuracy", "test/accuracy", "params", "time/train_seconds", STATUS_TAG)
+METRIC_TITLES = {STATUS_TAG: "status (" + ", ".join(f"{c} {s}" for s, c in STATUS_CODES.items()) + ")"}
 CORE_FIELDS = ("model.arch", "data.dataset", "augment.preset", "model.kernel_size", "train.seed",
                "train.optimizer", "train.lr", "train.batch_size", "train.epochs", "data.subset")
 
@@ -78,10 +85,15 @@ class EpochLogger:
         """The test evaluation of new best weights; written with the epoch that produced them."""
         self.best_test = test
 
-    def close(self, final_test=None) -> None:
+    def close(self, final_test=None, status: str | None = None, detail: str = "") -> None:
+        """End the run's events: the final test panels, and its status where the run knows it."""
+        if self.writer is None and status is not None:   # failed before its first epoch was logged
+            self._open(1)
         if self.writer is not None:
             if final_test is not None and final_test != self.drawn_test:
                 self._write_test(final_test, draw=True)
+            if status is not None:
+                write_status(self.writer, status, self.step, detail)
             self.writer.close()
 
     def _write_test(self, test, draw: bool) -> None:
@@ -96,13 +108,83 @@ class EpochLogger:
 
     def _open(self, epoch: int) -> None:
         from torch.utils.tensorboard import SummaryWriter
-        from torch.utils.tensorboard.summary import hparams
 
         self.writer = SummaryWriter(log_dir=str(self.path), purge_step=epoch if epoch > 1 else None)
-        if self.hparams:  # TensorBoard keeps the first session record of a run: write it once
-            experiment, session_start, _ = hparams(self.hparams, {tag: None for tag in HPARAM_METRICS})
-            for summary in (experiment, session_start) if epoch == 1 else ():
+        # "running" as of the step before this session's first epoch: any end status comes at a later
+        # step, so it is the latest whichever event file TensorBoard happens to read first
+        self.writer.add_scalar(STATUS_TAG, STATUS_CODES["running"], global_step=epoch - 1)
+        if self.hparams and epoch == 1:  # TensorBoard keeps the first session record of a run: write it once
+            for summary in hparams_summaries(self.hparams):
                 self.writer.file_writer.add_summary(summary)
+
+
+# --- HParams records and the run's status -------------------------------------------------------
+
+def hparams_summaries(values: dict) -> list:
+    """The HParams experiment (metrics with readable column titles) and session-start records."""
+    from tensorboard.plugins.hparams import plugin_data_pb2
+    from torch.utils.tensorboard.summary import hparams
+
+    experiment, session_start, _ = hparams(values, {tag: None for tag in HPARAM_METRICS})
+    content = plugin_data_pb2.HParamsPluginData.FromString(experiment.value[0].metadata.plugin_data.content)
+    for info in content.experiment.metric_infos:
+        info.display_name = METRIC_TITLES.get(info.name.tag, info.name.tag)
+    experiment.value[0].metadata.plugin_data.content = content.SerializeToString()
+    return [experiment, session_start]
+
+
+def session_end_summary(status: str):
+    """HParams' session-end record: its Status filter knows only success and failure."""
+    from tensorboard.compat.proto.summary_pb2 import Summary, SummaryMetadata
+    from tensorboard.plugins.hparams import api_pb2, metadata, plugin_data_pb2
+
+    code = api_pb2.STATUS_SUCCESS if status in ("completed", "early_stopped") else api_pb2.STATUS_FAILURE
+    content = plugin_data_pb2.HParamsPluginData(
+        session_end_info=plugin_data_pb2.SessionEndInfo(status=code, end_time_secs=time.time()),
+        version=metadata.PLUGIN_DATA_VERSION)
+    plugin = SummaryMetadata.PluginData(plugin_name=metadata.PLUGIN_NAME, content=content.SerializeToString())
+    return Summary(value=[Summary.Value(tag=metadata.SESSION_END_INFO_TAG,
+                                        metadata=SummaryMetadata(plugin_data=plugin))])
+
+
+def write_status(writer, status: str, step: int, detail: str = "") -> None:
+    """A run's final status: the `trial/status` code, the word (Text tab) and the session's end."""
+    writer.add_scalar(STATUS_TAG, STATUS_CODES[status], global_step=step)
+    writer.add_text(STATUS_TAG, status + (f": {detail}" if detail else ""), global_step=step)
+    writer.file_writer.add_summary(session_end_summary(status))
+    writer.flush()
+
+
+def record_status(logdir: str | Path, name: str, status: str, step: int, detail: str = "") -> None:
+    """Add a status decided outside the run (by the sweep driver) to the run LOGDIR/<name>.
+
+    TensorBoard reads a run's event files in name order (events.out.tfevents.<seconds>.<host>.<pid>...)
+    and takes the last value it read as the latest: the record is written aside and moved in under a
+    name that sorts after the run's own files, so it wins even when both were made in the same second."""
+    import os
+    import shutil
+    import socket
+    import tempfile
+
+    from torch.utils.tensorboard import SummaryWriter
+
+    run = Path(logdir) / name
+    run.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="raycnn-status-") as aside:
+        writer = SummaryWriter(log_dir=aside)
+        write_status(writer, status, step, detail)
+        writer.close()
+        (written,) = Path(aside).glob("events.out.tfevents.*")
+        seconds = max([int(time.time())] + [_event_file_seconds(p) + 1 for p in run.glob("events.out.tfevents.*")])
+        target = run / f"events.out.tfevents.{seconds}.{socket.gethostname()}.status"
+        moving = run / f".raycnn-status-{os.getpid()}.partial"   # not an event file to TensorBoard
+        shutil.move(str(written), str(moving))
+        moving.rename(target)                                 # appears whole, under its final name
+
+
+def _event_file_seconds(path: Path) -> int:
+    field = path.name.split(".")[3]
+    return int(field) if field.isdigit() else 0
 
 
 # --- test-set panels: written whenever the best weights change, so a stopped trial has them --------

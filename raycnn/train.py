@@ -149,7 +149,8 @@ def print_summary(result, path: Path) -> None:
 def run(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from raycnn.environment import environment_record
-    from raycnn.fit import count_trial_parameters, fit
+    from raycnn.errors import is_out_of_memory
+    from raycnn.fit import TrainingDiverged, count_trial_parameters, fit
     from raycnn.precision import resolve_device
     from raycnn.tensorboard import EpochLogger, hyperparameters, run_name
 
@@ -171,12 +172,19 @@ def run(argv: list[str] | None = None) -> int:
         best["test_accuracy"] = test.accuracy
         board.new_best(test)
 
-    result = None
+    result, status = None, None
     try:
         result = fit(config, report=report, out_dir=out, resume=args.resume, on_improvement=on_improvement,
                      progress=not args.quiet and sys.stderr.isatty())
-    finally:
-        board.close(final_test=result.test_evaluation() if result is not None else None)
+        status = result.status
+    except TrainingDiverged:
+        status = "diverged"
+        raise
+    except RuntimeError as err:
+        status = "oom" if is_out_of_memory(err) else None
+        raise
+    finally:  # interrupted (Ctrl-C): no status, the run goes on with --resume
+        board.close(final_test=result.test_evaluation() if result is not None else None, status=status)
     path = write_result(out, result, config, environment_record(resolve_device(config.train.device)))
     print_summary(result, path)
     return 0

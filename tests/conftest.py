@@ -48,6 +48,25 @@ def read_hparams(folder: Path) -> tuple[dict, list[str]]:
     return values, [m.name.tag for m in experiment.experiment.metric_infos]
 
 
+def read_status(folder: Path) -> dict:
+    """A run's status as TensorBoard shows it: the last `trial/status` code, the words of the Text
+    tab, and the HParams session end ("STATUS_SUCCESS", "STATUS_FAILURE", or None while running)."""
+    from tensorboard.backend.event_processing.plugin_event_accumulator import EventAccumulator
+    from tensorboard.plugins.hparams import api_pb2, plugin_data_pb2
+    from tensorboard.util import tensor_util
+
+    events = EventAccumulator(str(folder))
+    events.Reload()
+    tags = events.Tags()["tensors"]
+    code = tensor_util.make_ndarray(events.Tensors("trial/status")[-1].tensor_proto).item()
+    texts = [tensor_util.make_ndarray(e.tensor_proto).item().decode() for e in events.Tensors("trial/status/text_summary")] \
+        if "trial/status/text_summary" in tags else []
+    content = events.PluginTagToContent("hparams").get("_hparams_/session_end_info")
+    end = None if content is None else api_pb2.Status.Name(
+        plugin_data_pb2.HParamsPluginData.FromString(content).session_end_info.status)
+    return {"code": code, "texts": texts, "end": end}
+
+
 def read_images(folder: Path) -> dict[str, tuple[int, int]]:
     """{tag: (width, height)} of the last image under each tag, decoded."""
     import io

@@ -35,12 +35,12 @@ def test_one_run_writes_result_config_and_checkpoints(tmp_path):
     assert result["environment"]["torch"] and result["environment"]["device"] == "cpu"
     assert yaml.safe_load((out / "config.yaml").read_text()) == result["config"]
     assert (out / "checkpoints" / "best.pt").exists() and (out / "checkpoints" / "last.pt").exists()
-    from conftest import read_hparams, read_images, read_scalars
+    from conftest import read_hparams, read_images, read_scalars, read_status
     from raycnn.tensorboard import EPOCH_TAGS
 
     scalars = read_scalars(out / "tensorboard" / "alexnet_small-digits-flip_crop-k5-s0")
     f1_tags = {f"classes/f1/{d}" for d in "0123456789"}
-    assert set(scalars) == set(EPOCH_TAGS) | {"test/accuracy", "params", "time/train_seconds"} | f1_tags
+    assert set(scalars) == set(EPOCH_TAGS) | {"test/accuracy", "params", "time/train_seconds", "trial/status"} | f1_tags
     images = read_images(out / "tensorboard" / "alexnet_small-digits-flip_crop-k5-s0")
     assert images["test/confusion_matrix"] == (750, 750)      # 10 classes: 7.5 in at 100 dpi
     assert set(images) == {"test/confusion_matrix", "test/per_class_f1", "test/misclassified"}
@@ -48,6 +48,8 @@ def test_one_run_writes_result_config_and_checkpoints(tmp_path):
     assert scalars["val/accuracy"][-1][1] == pytest.approx(result["history"][-1]["val_accuracy"])
     hparams, _ = read_hparams(out / "tensorboard" / "alexnet_small-digits-flip_crop-k5-s0")
     assert hparams["model.arch"] == "alexnet_small" and hparams["model.kernel_size"] == 5
+    status = read_status(out / "tensorboard" / "alexnet_small-digits-flip_crop-k5-s0")
+    assert status == {"code": 1, "texts": ["completed"], "end": "STATUS_SUCCESS"}
 
 
 def test_resume_continues_and_a_rerun_is_refused(tmp_path):

@@ -12,10 +12,10 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import REPO, read_hparams, read_images, read_scalars
+from conftest import REPO, read_hparams, read_images, read_scalars, read_status
 from raycnn.config import DataConfig
 from raycnn.data import load_dataset
-from raycnn.tensorboard import EPOCH_TAGS
+from raycnn.tensorboard import EPOCH_TAGS, STATUS_CODES
 
 pytestmark = pytest.mark.slow
 DIGITS_TEST_SIZE = len(load_dataset(DataConfig(dataset="digits")).test_y)
@@ -102,7 +102,10 @@ def test_quickstart_sweep_writes_consistent_tables(tmp_path):
         hparams, metric_tags = read_hparams(boards[row["trial_name"]])
         assert hparams["model.arch"] == row["arch"] and hparams["augment.preset"] == row["augment"]
         assert hparams["model.kernel_size"] == row["kernel_size"]
-        assert metric_tags == ["val/accuracy", "test/accuracy", "params", "time/train_seconds"]
+        assert metric_tags == ["val/accuracy", "test/accuracy", "params", "time/train_seconds", "trial/status"]
+        status = read_status(boards[row["trial_name"]])            # written by the trial or the driver
+        assert status["code"] == STATUS_CODES[row["status"]] and status["end"] == "STATUS_SUCCESS"
+        assert status["texts"][-1].startswith(row["status"])
         assert {f"classes/f1/{d}" for d in "0123456789"} <= set(scalars)   # stopped trials too
         if row["status"] == "completed":                                   # figures: at the end
             assert read_images(boards[row["trial_name"]])["test/confusion_matrix"] == (750, 750)
@@ -128,6 +131,10 @@ max_failures: 1
     assert "diverged" in rows["t0002"]["error"] and "allocate memory" in rows["t0003"]["error"]
     assert "zebra" in rows["t0004"]["error"] and "error in t0004" in out
     assert rows["t0001"]["test_accuracy"] > 0.5
+    for row in rows.values():                    # TensorBoard says the same, failures as failures
+        status = read_status(tmp_path / "runs" / "test" / "tensorboard" / row["trial_name"])
+        assert status["code"] == STATUS_CODES[row["status"]]
+        assert status["end"] == ("STATUS_SUCCESS" if row["status"] == "completed" else "STATUS_FAILURE")
 
 
 def test_killed_sweep_resumes_without_losing_or_repeating_trials(tmp_path):

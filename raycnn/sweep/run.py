@@ -80,7 +80,7 @@ def build_tuner(sweep: SweepConfig, trials: list[TrialSpec], resume: bool):
                  if sweep.scheduler.kind == "asha" else FIFOScheduler())
     board = f"{run_dir}/{TENSORBOARD}" if "://" not in run_dir else None  # None: each trial's folder
     specs = [{**spec, "tensorboard": board} for spec in trial_dicts(trials)]
-    callbacks = [ResultTables(run_dir, specs), ProgressPrinter(len(specs), run_dir)]
+    callbacks = [ResultTables(run_dir, specs, on_end=record_trial_end), ProgressPrinter(len(specs), run_dir)]
     return tune.Tuner(
         trainable,
         param_space={"trial": tune.grid_search(specs)},
@@ -91,6 +91,16 @@ def build_tuner(sweep: SweepConfig, trials: list[TrialSpec], resume: bool):
             name=sweep.name, storage_path=run_dir.rsplit("/", 1)[0], verbose=0, callbacks=callbacks,
             failure_config=tune.FailureConfig(max_failures=sweep.max_failures),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=1)))
+
+
+def record_trial_end(spec: dict, row: dict) -> None:
+    """A status the trial could not write itself (stopped by the scheduler, failed after its retries)
+    goes into its TensorBoard run too, so the HParams dashboard shows it."""
+    from raycnn.tensorboard import record_status
+
+    if spec.get("tensorboard"):
+        record_status(spec["tensorboard"], spec["name"], row["status"], row.get("epochs_completed") or 0,
+                      row.get("error") or (f"stopped by {row['stop_reason']}" if row.get("stop_reason") else ""))
 
 
 def start_ray(address: str | None) -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import pyarrow as pa
 from ray import tune
@@ -45,8 +45,9 @@ def pending_row(spec: dict) -> dict[str, Any]:
 
 
 class ResultTables(tune.Callback):
-    def __init__(self, run_location: str, specs: list[dict]):
+    def __init__(self, run_location: str, specs: list[dict], on_end: Callable[[dict, dict], None] | None = None):
         self.run_location = run_location          # RUN_DIR: a folder or a URI
+        self.on_end = on_end                      # on_end(spec, row): a status the driver decided
         self.storage: RunStorage | None = None
         self.specs = {spec["trial_id"]: spec for spec in specs}
         self.trials: dict[str, dict] = {}
@@ -83,12 +84,21 @@ class ResultTables(tune.Callback):
             finished = (row["epochs_completed"] or 0) >= planned
             row.update(status="completed" if finished else "early_stopped",
                        stop_reason=None if finished else "asha")
+            self._ended(trial_id)
         self.write(force=True)
 
     def on_trial_error(self, iteration, trials, trial, **info) -> None:
         row = self.trials[_trial_id(trial)]
         row.update(status="error", error=_error_message(trial))
+        self._ended(_trial_id(trial))
         self.write(force=True)
+
+    def _ended(self, trial_id: str) -> None:
+        if self.on_end is not None:
+            try:
+                self.on_end(self.specs[trial_id], self.trials[trial_id])
+            except Exception as err:  # a record beside the tables: never lose the tables for it
+                print(f"raycnn: could not record the end of {trial_id}: {err}")
 
     def on_experiment_end(self, trials, **info) -> None:
         self.write(force=True)

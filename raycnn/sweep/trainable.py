@@ -63,26 +63,26 @@ def _run(spec: dict, config, work: Path) -> None:
         tune.report({**base, **dataclasses.asdict(metrics), **_test_columns(best["test"]), "final": False},
                     checkpoint=tune.Checkpoint.from_directory(str(checkpoints)))
 
-    result = None
+    result, end = None, {}
     try:
         result = fit(config, report=report, out_dir=work, resume=resumed, on_improvement=on_improvement)
+        end = _final_metrics(base, result)
     except TrainingDiverged as err:
-        _report_end(base, "diverged", str(err), best["test"])
-        return
+        end = _end_metrics(base, "diverged", str(err), best["test"])
     except RuntimeError as err:
         if not is_out_of_memory(err):
             raise                                # retried by Tune from the last checkpoint
-        _report_end(base, "oom", " ".join(str(err).split())[:500], best["test"])
-        return
-    finally:
-        board.close(final_test=result.test_evaluation() if result is not None else None)
-    tune.report(_final_metrics(base, result))
+        end = _end_metrics(base, "oom", " ".join(str(err).split())[:500], best["test"])
+    finally:  # stopped by the scheduler or failed: no status here; the sweep driver records it
+        board.close(final_test=result.test_evaluation() if result is not None else None,
+                    status=end.get("status"), detail=end.get("error") or end.get("stop_reason") or "")
+    tune.report(end)
 
 
-def _report_end(base: dict, status: str, error: str, test: dict | None) -> None:
+def _end_metrics(base: dict, status: str, error: str, test: dict | None) -> dict:
     """A trial that cannot go on and must not be retried: its status, with what it had."""
-    tune.report({**base, **_test_columns(test), "final": True, "status": status, "error": error,
-                 "epoch": 0, "val_accuracy": 0.0})
+    return {**base, **_test_columns(test), "final": True, "status": status, "error": error,
+            "epoch": 0, "val_accuracy": 0.0}
 
 
 def _final_metrics(base: dict, result: FitResult) -> dict:
