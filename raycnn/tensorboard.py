@@ -65,9 +65,10 @@ class EpochLogger:
         self.last_panels = time.monotonic()  # short trials draw once, at the end
         self.step = 0
 
-    def __call__(self, metrics, extra: dict[str, float] | None = None, last: bool = False) -> None:
+    def __call__(self, metrics, extra: dict[str, float] | None = None, may_end: bool = False) -> None:
         """Log one epoch; `extra` adds run-level scalars (test/accuracy, params, time/train_seconds);
-        `last` marks the planned final epoch (a scheduler may stop the run right after it)."""
+        `may_end` marks an epoch after which the run may end (its planned last one, or one where a
+        scheduler may stop it): the figures are drawn then, so a stopped run has them."""
         if self.writer is None:
             self._open(metrics.epoch)
         self.step = metrics.epoch
@@ -76,7 +77,7 @@ class EpochLogger:
         for tag, value in (extra or {}).items():
             if value is not None:
                 self.writer.add_scalar(tag, value, global_step=metrics.epoch)
-        due = last or time.monotonic() - self.last_panels >= self.PANEL_INTERVAL_S
+        due = may_end or time.monotonic() - self.last_panels >= self.PANEL_INTERVAL_S
         if self.best_test is not None and (self.best_test is not self.written_test or due):
             self._write_test(self.best_test, draw=due and self.best_test is not self.drawn_test)
         self.writer.flush()

@@ -86,6 +86,7 @@ def test_asha_budget_estimate():
                              "scheduler": {"grace_period": 3, "reduction_factor": 2}}, "s.yaml")
     # per trial: 3 epochs, half go on to 6 (+1.5), a quarter to 12 (+1.5)
     assert asha_epochs(sweep, expand_trials(sweep)) == 24
+    assert sweep.scheduler.rungs(12) == [3, 6] and sweep.scheduler.rungs(3) == []
 
 
 def sweep_cli(*args, cwd=REPO):

@@ -79,14 +79,14 @@ def print_trials(sweep: SweepConfig, trials: list[TrialSpec]) -> None:
 
 def asha_epochs(sweep: SweepConfig, trials: list[TrialSpec]) -> int:
     """Epochs ASHA spends when each rung keeps 1/reduction_factor of the trials that reach it."""
-    grace, factor = sweep.scheduler.grace_period, sweep.scheduler.reduction_factor
+    factor = sweep.scheduler.reduction_factor
     total = 0.0
     for trial in trials:
         max_t = sweep.scheduler.max_epochs or trial.config.train.epochs
-        rung, share, previous = grace, 1.0, 0
-        while rung < max_t:
+        share, previous = 1.0, 0
+        for rung in sweep.scheduler.rungs(max_t):
             total += share * (rung - previous)
-            previous, rung, share = rung, rung * factor, share / factor
+            previous, share = rung, share / factor
         total += share * (max_t - previous)
     return round(total)
 

@@ -79,7 +79,8 @@ def build_tuner(sweep: SweepConfig, trials: list[TrialSpec], resume: bool):
                                reduction_factor=sweep.scheduler.reduction_factor)
                  if sweep.scheduler.kind == "asha" else FIFOScheduler())
     board = f"{run_dir}/{TENSORBOARD}" if "://" not in run_dir else None  # None: each trial's folder
-    specs = [{**spec, "tensorboard": board} for spec in trial_dicts(trials)]
+    stops = sweep.scheduler.rungs(max_epochs)   # a trial draws its TensorBoard figures where it may be stopped
+    specs = [{**spec, "tensorboard": board, "stop_epochs": stops} for spec in trial_dicts(trials)]
     callbacks = [ResultTables(run_dir, specs, on_end=record_trial_end), ProgressPrinter(len(specs), run_dir)]
     return tune.Tuner(
         trainable,

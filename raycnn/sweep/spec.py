@@ -53,6 +53,16 @@ class SchedulerConfig:
     reduction_factor: int = 3          # ASHA keeps the top 1/reduction_factor at each rung
     max_epochs: int | None = None      # None = train.epochs of each trial
 
+    def rungs(self, max_epochs: int) -> list[int]:
+        """The epochs below max_epochs at which ASHA may stop a trial: grace_period x reduction_factor^k."""
+        if self.kind != "asha":
+            return []
+        found, epoch = [], self.grace_period
+        while epoch < max_epochs:
+            found.append(epoch)
+            epoch *= self.reduction_factor
+        return found
+
 
 @dataclass(frozen=True)
 class ResourcesConfig:

@@ -45,6 +45,7 @@ def _run(spec: dict, config, work: Path) -> None:
     best = {"test": _read_test(checkpoints)}
     board = EpochLogger(spec.get("tensorboard") or tune.get_context().get_trial_dir(), spec["name"],
                         hyperparameters(config, tuple(spec.get("values", {}))), config.data)
+    stop_epochs = set(spec.get("stop_epochs", ()))   # where the scheduler may stop it: figures then
     base = {"trial_id": spec["trial_id"], "trial_name": spec["name"], "params": count_trial_parameters(config),
             "node_id": ray.get_runtime_context().get_node_id()}
 
@@ -59,7 +60,8 @@ def _run(spec: dict, config, work: Path) -> None:
         test_accuracy = (best["test"] or {}).get("accuracy")
         # TensorBoard first: Tune may stop this trial inside tune.report
         board(metrics, {"test/accuracy": test_accuracy, "params": base["params"],
-                        "time/train_seconds": metrics.elapsed_seconds}, last=metrics.epoch >= config.train.epochs)
+                        "time/train_seconds": metrics.elapsed_seconds},
+              may_end=metrics.epoch >= config.train.epochs or metrics.epoch in stop_epochs)
         tune.report({**base, **dataclasses.asdict(metrics), **_test_columns(best["test"]), "final": False},
                     checkpoint=tune.Checkpoint.from_directory(str(checkpoints)))
 
