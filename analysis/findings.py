@@ -1,0 +1,322 @@
+"""What the results say: leaderboard, factor effects, weak classes and what helps them.
+
+Rules (stated in every report):
+- Budgets: a trial that ran to its own end (completed, or stopped by its patience rule) has the
+  budget "full"; one that ASHA stopped after N epochs has the budget "epoch N". Trials are only
+  compared with trials of the same budget: a matched pair must share it, and the leaderboard takes
+  each configuration's full runs (a configuration that ASHA stopped in every seed is shown with its
+  budget, never mixed with full runs).
+- Effects are differences over matched pairs: two trials of the same dataset and architecture that
+  differ only in the factor (same other settings, same seed, same budget). Baselines: augmentation
+  `none`, the smallest kernel, the first architecture in alphabetical order, and for other fields the empty / zero
+  / smallest value.
+- Weak class: F1 at least one standard deviation (over the classes) below the mean class F1 and at
+  least 0.02 below it, for the best configuration of a (dataset, architecture).
+- Confused pairs: the share of a true class predicted as another, summed over the best
+  configuration's seeds; pairs at 5% or more (always the top three).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import numpy as np
+import pandas as pd
+
+from analysis.load import Results, factor_columns, value_text
+from analysis.stats import Bootstrap, Estimate, t_interval
+
+WEAK_SD = 1.0
+WEAK_GAP = 0.02
+CONFUSED_RATE = 0.05
+EFFECT_GROUPS = {"augment": "augmentation_effects", "kernel_size": "kernel_effects", "arch": "arch_effects"}
+EMPTY = ("None", "none", "{}", "[]", "0", "0.0", "False", "()")
+
+
+def analyse(results: Results) -> dict:
+    boot = Bootstrap(results.confusion)
+    findings: dict = {"runs": results.runs, "left_out": results.left_out, "cannot_conclude": [],
+                      "leaderboard": [], "winners": [], "weak_classes": [], "class_ranking": [],
+                      "confused_pairs": [], "shared_weak_classes": [], "marginal_means": [],
+                      "augmentation_effects": [], "kernel_effects": [], "arch_effects": [], "other_effects": [],
+                      "interactions": []}
+    for dataset, trials in results.trials.groupby("dataset", sort=True):
+        names = results.classes.get(dataset) or tuple(str(i) for i in range(len(results.confusion[trials.index[0]])))
+        context = Dataset(str(dataset), trials, names, boot, factor_columns(trials))
+        context.leaderboard(findings)
+        context.effects(findings)
+        context.marginal_means(findings)
+        _caveats(context, findings)
+    findings["compute"] = compute_spent(results)
+    return findings
+
+
+class Dataset:
+    def __init__(self, name: str, trials: pd.DataFrame, classes: tuple[str, ...], boot: Bootstrap,
+                 columns: list[str]):
+        self.name, self.trials, self.classes, self.boot, self.columns = name, trials, classes, boot, columns
+        self.estimates: dict[str, dict] = {}     # arch -> {(factor, value, baseline): paired Estimate}
+
+    # --- leaderboard, weak classes, confused pairs -----------------------------------------------
+
+    def leaderboard(self, findings: dict) -> None:
+        rows = []
+        for arch, trials in self.trials.groupby("arch", sort=True):
+            members = self.best_configuration(trials)
+            rows.append(self.board_row(str(arch), members))
+            self.weak_classes(str(arch), members, findings)
+            self.confused_pairs(str(arch), members, findings)
+        rows.sort(key=lambda r: -r["test_accuracy"])
+        findings["leaderboard"] += [{k: v for k, v in r.items() if k != "estimate"} for r in rows]
+        if len(rows) > 1:
+            top, second = rows[0], rows[1]
+            delta = top["estimate"] - second["estimate"]
+            low, high = delta.interval()
+            findings["winners"].append({"dataset": self.name, "winner": top["arch"], "runner_up": second["arch"],
+                                        "delta": float(delta.point[0]), "ci_low": float(low[0]),
+                                        "ci_high": float(high[0]), "budgets": [top["budget"], second["budget"]],
+                                        "equal_budget": top["budget"] == second["budget"]})
+        self.shared_weak(findings)
+
+    def best_configuration(self, trials: pd.DataFrame) -> pd.DataFrame:
+        """The configuration (all settings but the seed) with the best mean validation accuracy,
+        among full runs where there are any."""
+        full = trials[trials["budget"] == "full"]
+        pool = full if len(full) else trials[trials["budget"] == _largest_budget(trials)]
+        score = pool["best_val_accuracy"].astype(float)
+        if score.isna().all():       # no validation column: the test accuracy decides
+            score = pd.Series([self.boot.point(k)[0] for k in pool.index], index=pool.index)
+        groups = pool.assign(_score=score.fillna(-1.0)).groupby(self.config_key(pool), sort=True)
+        best = max(groups, key=lambda item: item[1]["_score"].mean())[1]
+        return best.drop(columns="_score")
+
+    def config_key(self, trials: pd.DataFrame) -> pd.Series:
+        return trials.apply(lambda r: " ".join([str(r["arch"]), r["budget"]] + [value_text(r[c]) for c in self.columns]),
+                            axis=1)
+
+    def label(self, row) -> str:
+        parts = [str(row["arch"]), f"aug={row['augment']}", f"k={row['kernel_size']}"]
+        parts += [f"{c.split('.', 1)[1]}={value_text(row[c])}" for c in self.columns if c not in ("augment", "kernel_size")]
+        return " ".join(parts)
+
+    def board_row(self, arch: str, members: pd.DataFrame) -> dict:
+        estimate = self.boot.mean([(k, s) for k, s in zip(members.index, members["seed"])])
+        low, high = estimate.interval()
+        params = _mean(members["params"])
+        first = members.iloc[0]
+        return {"dataset": self.name, "arch": arch, "config": self.label(first), "budget": first["budget"],
+                "seeds": int(members["seed"].nunique()), "trials": list(members.index),
+                "test_accuracy": float(estimate.point[0]), "ci_low": float(low[0]), "ci_high": float(high[0]),
+                "params": params, "train_seconds": _mean(members["train_seconds"]),
+                "accuracy_per_mparam": (float(estimate.point[0]) / (params / 1e6)) if params else None,
+                "images_per_second": _mean(members["images_per_second"]), "estimate": estimate}
+
+    def weak_classes(self, arch: str, members: pd.DataFrame, findings: dict) -> None:
+        estimate = self.boot.mean([(k, s) for k, s in zip(members.index, members["seed"])])
+        size = len(self.classes)
+        f1, recall = estimate.point[1:1 + size], estimate.point[1 + size:1 + 2 * size]
+        order = np.argsort(f1, kind="stable")
+        mean, spread = float(f1.mean()), float(f1.std())
+        for rank, index in enumerate(order, start=1):
+            row = {"dataset": self.name, "arch": arch, "class": self.classes[index], "f1": float(f1[index]),
+                   "recall": float(recall[index]), "rank": rank}
+            weak = f1[index] <= mean - WEAK_SD * spread and f1[index] <= mean - WEAK_GAP
+            findings["class_ranking"].append({**row, "weak": bool(weak)})
+            if weak:
+                findings["weak_classes"].append(row)
+
+    def confused_pairs(self, arch: str, members: pd.DataFrame, findings: dict) -> None:
+        total = sum(self.boot.confusion[k] for k in members.index)
+        support = np.maximum(total.sum(axis=1), 1)
+        rates = total / support[:, None]
+        np.fill_diagonal(rates, 0.0)
+        order = np.dstack(np.unravel_index(np.argsort(-rates, axis=None), rates.shape))[0]
+        for rank, (true, pred) in enumerate(order[:10]):
+            if rates[true, pred] > 0 and (rates[true, pred] >= CONFUSED_RATE or rank < 3):
+                findings["confused_pairs"].append({"dataset": self.name, "arch": arch, "true": self.classes[true],
+                                                   "pred": self.classes[pred], "rate": float(rates[true, pred]),
+                                                   "count": int(total[true, pred])})
+
+    def shared_weak(self, findings: dict) -> None:
+        weak = defaultdict(set)
+        for row in findings["weak_classes"]:
+            if row["dataset"] == self.name:
+                weak[row["arch"]].add(row["class"])
+        archs = sorted(self.trials["arch"].unique())
+        if len(archs) > 1:
+            shared = set.intersection(*(weak[a] for a in archs))
+            findings["shared_weak_classes"].append({"dataset": self.name, "archs": archs,
+                                                    "classes": sorted(shared),
+                                                    "by_arch": {a: sorted(weak[a]) for a in archs}})
+
+    # --- factor effects ---------------------------------------------------------------------------
+
+    def effects(self, findings: dict) -> None:
+        for arch, trials in self.trials.groupby("arch", sort=True):
+            per_arch = {}
+            for factor in self.columns:
+                key = EFFECT_GROUPS.get(factor, "other_effects")
+                entries, estimates = self.factor_effect(trials, factor, str(arch))
+                findings[key] += entries
+                per_arch.update(estimates)
+            self.estimates[str(arch)] = per_arch
+        if self.trials["arch"].nunique() > 1:
+            entries, _ = self.factor_effect(self.trials, "arch", None)
+            findings["arch_effects"] += entries
+        self.interactions(findings)
+
+    def factor_effect(self, trials: pd.DataFrame, factor: str, arch: str | None):
+        values = sorted(trials[factor].map(value_text).unique(), key=_natural)
+        if len(values) < 2:
+            return [], {}
+        baseline = choose_baseline(factor, values)
+        match = [c for c in self.columns if c != factor] + ["seed", "budget"] + (["arch"] if factor != "arch" else [])
+        keys = trials.apply(lambda r: tuple(value_text(r[c]) for c in match), axis=1)
+        text = trials[factor].map(value_text)
+        base = defaultdict(list)
+        for key, match_key in zip(trials.index[text == baseline], keys[text == baseline]):
+            base[match_key].append(key)
+        entries, estimates = [], {}
+        for value in (v for v in values if v != baseline):
+            chosen = text == value
+            pairs = [(k, b, trials.at[k, "seed"]) for k, m in zip(trials.index[chosen], keys[chosen]) for b in base[m]]
+            if not pairs:
+                continue
+            estimate = self.boot.paired(pairs)
+            estimates[(factor, value, baseline)] = estimate
+            budgets = sorted({trials.at[k, "budget"] for k, _, _ in pairs})
+            entries += self.effect_entries(estimate, factor, value, baseline, arch, budgets)
+        return entries, estimates
+
+    def effect_entries(self, estimate: Estimate, factor: str, value: str, baseline: str, arch: str | None,
+                       budgets: list[str]) -> list[dict]:
+        low, high = estimate.interval()
+        size = len(self.classes)
+        common = {"dataset": self.name, "arch": arch, "factor": factor, "factor_value": _typed(value),
+                  "baseline_value": _typed(baseline), "pairs": estimate.units, "seeds": estimate.seeds,
+                  "budgets": budgets}
+        entries = [{**common, "class": None, "delta": float(estimate.point[0]), "ci_low": float(low[0]),
+                    "ci_high": float(high[0])}]
+        for c, name in enumerate(self.classes):
+            f1, rec, prec = 1 + c, 1 + size + c, 1 + 2 * size + c
+            entries.append({**common, "class": name, "delta": float(estimate.point[f1]), "ci_low": float(low[f1]),
+                            "ci_high": float(high[f1]), "recall_delta": float(estimate.point[rec]),
+                            "recall_ci_low": float(low[rec]), "recall_ci_high": float(high[rec]),
+                            "precision_delta": float(estimate.point[prec]), "precision_ci_low": float(low[prec]),
+                            "precision_ci_high": float(high[prec])})
+        return entries
+
+    def interactions(self, findings: dict) -> None:
+        """A factor whose effect on accuracy differs between architectures (CI of the difference)."""
+        estimates = self.estimates
+        archs = sorted(estimates)
+        for i, first in enumerate(archs):
+            for second in archs[i + 1:]:
+                for key in sorted(set(estimates[first]) & set(estimates[second])):
+                    a, b = estimates[first][key], estimates[second][key]
+                    low, high = (a - b).interval()
+                    la, ha = a.interval()
+                    lb, hb = b.interval()
+                    findings["interactions"].append({
+                        "dataset": self.name, "factor": key[0], "factor_value": _typed(key[1]),
+                        "baseline_value": _typed(key[2]), "arch_a": first, "arch_b": second,
+                        "delta_a": float(a.point[0]), "ci_a": [float(la[0]), float(ha[0])],
+                        "delta_b": float(b.point[0]), "ci_b": [float(lb[0]), float(hb[0])],
+                        "difference": float(a.point[0] - b.point[0]), "ci_low": float(low[0]),
+                        "ci_high": float(high[0]), "matters": bool(low[0] > 0 or high[0] < 0)})
+
+    def marginal_means(self, findings: dict) -> None:
+        """Mean test accuracy per value of each factor (and architecture), at one budget."""
+        counts = self.trials["budget"].value_counts()
+        budget = max(counts.index, key=lambda b: (counts[b], _budget_epochs(b)))   # where most trials are
+        pool = self.trials[self.trials["budget"] == budget]
+        for factor in ["arch"] + self.columns:
+            text = pool[factor].map(value_text)
+            if text.nunique() < 2:
+                continue
+            for value in sorted(text.unique(), key=_natural):
+                members = pool[text == value]
+                estimate = self.boot.mean([(k, s) for k, s in zip(members.index, members["seed"])])
+                low, high = estimate.interval()
+                findings["marginal_means"].append({
+                    "dataset": self.name, "factor": factor, "value": _typed(value), "budget": budget,
+                    "trials": len(members), "accuracy": float(estimate.point[0]), "ci_low": float(low[0]),
+                    "ci_high": float(high[0])})
+
+
+def choose_baseline(factor: str, values: list[str]) -> str:
+    if factor == "augment" and "none" in values:
+        return "none"
+    if factor == "arch":
+        return sorted(values)[0]
+    for empty in EMPTY:
+        if empty in values:
+            return empty
+    numbers = [v for v in values if _number(v) is not None]
+    if numbers:
+        return min(numbers, key=_number)
+    return sorted(values)[0]
+
+
+def compute_spent(results: Results) -> dict:
+    """Epochs and seconds the sweep spent against running every trial to its planned end."""
+    trials = results.trials
+    run = trials["epochs_completed"].astype(float)
+    planned = trials["train.epochs"].astype(float) if "train.epochs" in trials.columns else run.groupby(
+        trials["dataset"]).transform("max")
+    seconds = trials["train_seconds"].astype(float)
+    per_epoch = float(seconds.sum() / run.sum()) if run.sum() > 0 and seconds.notna().any() else None
+    full_grid = float(planned.sum()) if planned.notna().all() else None
+    spent = float(run.sum()) if run.notna().all() else None
+    saved = (full_grid - spent) if full_grid is not None and spent is not None else None
+    return {"trials": int(len(trials)), "stopped_by_asha": int((trials["budget"] != "full").sum()),
+            "epochs_run": spent, "epochs_full_grid": full_grid, "epochs_saved": saved,
+            "share_of_full_grid": (spent / full_grid) if full_grid else None,
+            "seconds_run": float(seconds.sum()) if seconds.notna().any() else None,
+            "seconds_saved_estimate": (saved * per_epoch) if saved is not None and per_epoch else None}
+
+
+def _caveats(context: Dataset, findings: dict) -> None:
+    trials, name = context.trials, context.name
+    if len(trials) == 1:
+        findings["cannot_conclude"].append(f"{name}: a single trial; nothing to compare it with, so no "
+                                           f"effects and no winner (run a sweep that varies something)")
+    if trials["seed"].nunique() == 1:
+        findings["cannot_conclude"].append(f"{name}: one seed only; intervals reflect the test set's size, "
+                                           f"not seed-to-seed variation (add seeds: [0, 1, 2] to the sweep)")
+    if not (trials["budget"] == "full").any():
+        findings["cannot_conclude"].append(f"{name}: every trial was stopped by ASHA; comparisons are at the "
+                                           f"epochs they reached, not at convergence")
+
+
+def _largest_budget(trials: pd.DataFrame) -> str:
+    return max(trials["budget"], key=_budget_epochs)
+
+
+def _budget_epochs(budget: str) -> int:
+    return 10**9 if budget == "full" else int(budget.split()[1])
+
+
+def _mean(series) -> float | None:
+    mean, _, _ = t_interval(pd.to_numeric(series, errors="coerce").tolist())
+    return None if np.isnan(mean) else mean
+
+
+def _number(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def _natural(text: str):
+    number = _number(text)
+    return (0, number, "") if number is not None else (1, 0.0, text)
+
+
+def _typed(text: str):
+    """Back to a number where the value was one (kernel 5, not "5")."""
+    number = _number(text)
+    if number is None or text in ("nan", "inf"):
+        return text
+    return int(number) if number.is_integer() and "." not in text else number

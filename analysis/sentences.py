@@ -1,0 +1,165 @@
+"""Findings as plain sentences with numbers: what the report says and the command prints."""
+
+from __future__ import annotations
+
+FACTOR_NAMES = {"augment": "augmentation", "kernel_size": "kernel", "arch": "architecture"}
+
+
+def named(name: str) -> str:
+    """A class name in a sentence: digits read as "class 3"."""
+    return f"class {name}" if str(name).isdigit() else str(name)
+
+
+def ci(low: float, high: float) -> str:
+    return f"[{low:+.3f}, {high:+.3f}]"
+
+
+def signed(entry: dict, key: str = "delta", low: str = "ci_low", high: str = "ci_high") -> str:
+    return f"{entry[key]:+.3f} {ci(entry[low], entry[high])}"
+
+
+def direction(entry: dict, key: str = "delta", low: str = "ci_low", high: str = "ci_high") -> str:
+    if entry[low] > 0:
+        return "raises"
+    if entry[high] < 0:
+        return "lowers"
+    return "does not clearly change"
+
+
+def setting(entry: dict) -> str:
+    factor, value = entry["factor"], entry["factor_value"]
+    if factor == "augment":
+        return f"{value} augmentation"
+    if factor == "kernel_size":
+        return f"kernel {value} (vs {entry['baseline_value']})"
+    if factor == "arch":
+        return f"{value} (vs {entry['baseline_value']})"
+    return f"{factor}={value} (vs {entry['baseline_value']})"
+
+
+def budget_note(entry: dict) -> str:
+    budgets = entry.get("budgets") or []
+    where = "full runs" if budgets == ["full"] else "at " + ", ".join(budgets).replace("epoch", "epoch")
+    seeds = entry.get("seeds", 1)
+    return f"{entry.get('pairs', 0)} matched pair(s), {seeds} seed{'s' if seeds != 1 else ''}, {where}"
+
+
+def winner_sentences(findings: dict) -> list[str]:
+    out = []
+    board = {(r["dataset"], r["arch"]): r for r in findings["leaderboard"]}
+    for w in findings["winners"]:
+        top, second = board[(w["dataset"], w["winner"])], board[(w["dataset"], w["runner_up"])]
+        text = (f"On {w['dataset']}, {w['winner']} wins: test accuracy {top['test_accuracy']:.3f} "
+                f"[{top['ci_low']:.3f}, {top['ci_high']:.3f}] vs {w['runner_up']} {second['test_accuracy']:.3f} "
+                f"[{second['ci_low']:.3f}, {second['ci_high']:.3f}], a difference of {signed(w)}")
+        if not w["equal_budget"]:
+            text += (f" (not at equal budgets: {w['winner']} {top['budget']}, {w['runner_up']} "
+                     f"{second['budget']}; see the architecture effects for equal-budget pairs)")
+        elif w["ci_low"] <= 0:
+            text += " (the interval includes 0: no clear winner)"
+        out.append(text + ".")
+    return out
+
+
+def weak_sentences(findings: dict) -> list[str]:
+    out = []
+    ranking = findings["class_ranking"]
+    for shared in findings["shared_weak_classes"]:
+        for name in shared["classes"]:
+            f1s = [f"{r['f1']:.2f}" for a in shared["archs"] for r in ranking
+                   if r["dataset"] == shared["dataset"] and r["arch"] == a and r["class"] == name]
+            out.append(f"{named(name)} is weak on {shared['dataset']} for every architecture "
+                       f"({', '.join(shared['archs'])}: F1 {', '.join(f1s)}).")
+    for row in findings["weak_classes"]:
+        out.append(f"{named(row['class'])} is weak on {row['dataset']} with {row['arch']}: F1 {row['f1']:.2f}, recall "
+                   f"{row['recall']:.2f} (rank {row['rank']} of {_class_count(findings, row)}).")
+    for pair in findings["confused_pairs"]:
+        if pair["rate"] >= 0.05 and _is_weak(findings, pair["dataset"], pair["arch"], pair["true"]):
+            out.append(f"{pair['rate']:.0%} of {named(pair['true'])} images are predicted as {named(pair['pred'])} "
+                       f"({pair['dataset']}, {pair['arch']}).")
+    return out
+
+
+def class_effect_sentences(findings: dict) -> list[str]:
+    """For each weak class: what augmentation and kernel size do to its F1 and recall."""
+    out = []
+    for row in findings["weak_classes"]:
+        for group in ("augmentation_effects", "kernel_effects", "other_effects"):
+            for e in findings[group]:
+                if (e["dataset"], e["arch"], e["class"]) == (row["dataset"], row["arch"], row["class"]):
+                    out.append(f"{setting(e)} {direction(e)} the F1 of {named(row['class'])} ({row['dataset']}, {row['arch']}): "
+                               f"{signed(e)}, recall {signed(e, 'recall_delta', 'recall_ci_low', 'recall_ci_high')} "
+                               f"({budget_note(e)}).")
+    return out
+
+
+def tradeoff_sentences(findings: dict) -> list[str]:
+    """Changes that help overall accuracy but hurt a class (or the reverse)."""
+    out = []
+    for group in ("augmentation_effects", "kernel_effects", "arch_effects", "other_effects"):
+        overall = {_effect_key(e): e for e in findings[group] if e["class"] is None}
+        for e in findings[group]:
+            total = overall.get(_effect_key(e))
+            if e["class"] is None or total is None:
+                continue
+            who = f" for {e['arch']}" if e["arch"] else ""
+            if total["ci_low"] > 0 and e["ci_high"] < 0:
+                out.append(f"{setting(e)} helps overall accuracy on {e['dataset']}{who} ({signed(total)}) but "
+                           f"lowers the F1 of {named(e['class'])} by {signed(e)} (precision "
+                           f"{signed(e, 'precision_delta', 'precision_ci_low', 'precision_ci_high')}, recall "
+                           f"{signed(e, 'recall_delta', 'recall_ci_low', 'recall_ci_high')}).")
+            elif total["ci_high"] < 0 and e["ci_low"] > 0:
+                out.append(f"{setting(e)} lowers overall accuracy on {e['dataset']}{who} ({signed(total)}) but "
+                           f"raises the F1 of {named(e['class'])} by {signed(e)}.")
+    return out
+
+
+def effect_sentences(findings: dict) -> list[str]:
+    out = []
+    for group in ("arch_effects", "augmentation_effects", "kernel_effects", "other_effects"):
+        for e in findings[group]:
+            if e["class"] is None:
+                who = f" with {e['arch']}" if e["arch"] else ""
+                out.append(f"{setting(e)} {direction(e)} test accuracy on {e['dataset']}{who}: {signed(e)} "
+                           f"({budget_note(e)}).")
+    for i in findings["interactions"]:
+        if i["matters"]:
+            name = FACTOR_NAMES.get(i["factor"], i["factor"])
+            out.append(f"The {name} effect differs by architecture on {i['dataset']}: {i['factor_value']} vs "
+                       f"{i['baseline_value']} gives {i['delta_a']:+.3f} {ci(*i['ci_a'])} with {i['arch_a']} "
+                       f"but {i['delta_b']:+.3f} {ci(*i['ci_b'])} with {i['arch_b']} (difference "
+                       f"{i['difference']:+.3f} {ci(i['ci_low'], i['ci_high'])}).")
+    return out
+
+
+def compute_sentences(findings: dict) -> list[str]:
+    c = findings["compute"]
+    if not c.get("epochs_full_grid"):
+        return []
+    text = (f"{c['trials']} trials ran {c['epochs_run']:.0f} epochs of the {c['epochs_full_grid']:.0f} a full grid "
+            f"would run ({c['share_of_full_grid']:.0%}); {c['stopped_by_asha']} were stopped by ASHA")
+    if c.get("seconds_saved_estimate"):
+        text += (f"; training took {c['seconds_run']:.0f} s and saved about {c['seconds_saved_estimate']:.0f} s "
+                 f"(epochs saved x mean seconds per epoch)")
+    return [text + "."]
+
+
+def summary(findings: dict) -> list[str]:
+    """The few lines the command prints."""
+    lines = winner_sentences(findings)
+    lines += [s for s in weak_sentences(findings) if " is weak on " in s][:6]
+    lines += tradeoff_sentences(findings)[:4]
+    lines += [i for i in effect_sentences(findings) if i.startswith("The ")][:3]
+    return lines
+
+
+def _effect_key(e: dict):
+    return (e["dataset"], e["arch"], e["factor"], e["factor_value"], e["baseline_value"])
+
+
+def _is_weak(findings: dict, dataset: str, arch: str, name: str) -> bool:
+    return any((w["dataset"], w["arch"], w["class"]) == (dataset, arch, name) for w in findings["weak_classes"])
+
+
+def _class_count(findings: dict, row: dict) -> int:
+    return sum(1 for r in findings["class_ranking"] if (r["dataset"], r["arch"]) == (row["dataset"], row["arch"]))
