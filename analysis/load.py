@@ -152,13 +152,32 @@ def _counts(counts: dict) -> str:
     return ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "none"
 
 
-def factor_columns(trials: pd.DataFrame) -> list[str]:
-    """Columns that tell configurations apart within these trials (besides arch, dataset, seed)."""
+def factor_columns(trials: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """Columns that tell configurations apart within these trials (besides arch, dataset, seed).
+
+    Columns that always change together (augment.class_preset with augment.classes) are one factor,
+    named "a+b" with values "x / y": apart, neither would have a matched pair."""
     found = ["augment", "kernel_size"]
     for column in sorted(c for c in trials.columns if "." in c and c not in REDUNDANT | NOT_FACTORS):
         if trials[column].map(value_text).nunique() > 1:
             found.append(column)
-    return found
+    merged: list[list[str]] = []
+    for column in found:
+        partner = next((group for group in merged if group[0] not in ("augment", "kernel_size")
+                        and _same_partition(trials, group[0], column)), None)
+        if partner is None:
+            merged.append([column])
+        else:
+            partner.append(column)
+    trials = trials.copy()
+    for group in (g for g in merged if len(g) > 1):
+        trials["+".join(group)] = trials[group].apply(lambda r: " / ".join(value_text(v) for v in r), axis=1)
+    return trials, ["+".join(group) for group in merged]
+
+
+def _same_partition(trials: pd.DataFrame, first: str, second: str) -> bool:
+    a, b = trials[first].map(value_text), trials[second].map(value_text)
+    return len(set(zip(a, b))) == a.nunique() == b.nunique()
 
 
 def value_text(value) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 FACTOR_NAMES = {"augment": "augmentation", "kernel_size": "kernel", "arch": "architecture"}
 
 
@@ -27,14 +29,33 @@ def direction(entry: dict, key: str = "delta", low: str = "ci_low", high: str = 
 
 
 def setting(entry: dict) -> str:
-    factor, value = entry["factor"], entry["factor_value"]
+    """What a factor value is, in words: "standard augmentation", "oversampling cat x2"."""
+    factor, value, baseline = entry["factor"], entry["factor_value"], entry["baseline_value"]
     if factor == "augment":
         return f"{value} augmentation"
     if factor == "kernel_size":
-        return f"kernel {value} (vs {entry['baseline_value']})"
+        return f"kernel {value} (vs {baseline})"
     if factor == "arch":
-        return f"{value} (vs {entry['baseline_value']})"
-    return f"{factor}={value} (vs {entry['baseline_value']})"
+        return f"{value} (vs {baseline})"
+    if factor.startswith("augment.class_preset") and " / " in str(value):
+        preset, classes = str(value).split(" / ", 1)
+        return f"class-targeted {preset} augmentation of {_names(classes)}"
+    if factor == "data.oversample" and str(value).startswith("{"):
+        weights = json.loads(value)
+        return "oversampling " + ", ".join(f"{named(c)} x{w:g}" for c, w in weights.items())
+    return f"{short(factor)}={value} (vs {baseline})"
+
+
+def short(column: str) -> str:
+    """augment.class_preset+augment.classes -> class_preset+classes."""
+    return "+".join(part.split(".", 1)[-1] for part in column.split("+"))
+
+
+def _names(text: str) -> str:
+    try:
+        return ", ".join(named(c) for c in json.loads(text))
+    except ValueError:
+        return text
 
 
 def budget_note(entry: dict) -> str:
@@ -72,7 +93,8 @@ def weak_sentences(findings: dict) -> list[str]:
                        f"({', '.join(shared['archs'])}: F1 {', '.join(f1s)}).")
     for row in findings["weak_classes"]:
         out.append(f"{named(row['class'])} is weak on {row['dataset']} with {row['arch']}: F1 {row['f1']:.2f}, recall "
-                   f"{row['recall']:.2f} (rank {row['rank']} of {_class_count(findings, row)}).")
+                   f"{row['recall']:.2f} (rank {row['rank']} of {_class_count(findings, row)}, mean over its "
+                   f"configurations; F1 {row['best_config_f1']:.2f} in the best one).")
     for pair in findings["confused_pairs"]:
         if pair["rate"] >= 0.05 and _is_weak(findings, pair["dataset"], pair["arch"], pair["true"]):
             out.append(f"{pair['rate']:.0%} of {named(pair['true'])} images are predicted as {named(pair['pred'])} "
@@ -148,6 +170,7 @@ def summary(findings: dict) -> list[str]:
     """The few lines the command prints."""
     lines = winner_sentences(findings)
     lines += [s for s in weak_sentences(findings) if " is weak on " in s][:6]
+    lines += [c for c in class_effect_sentences(findings) if " does not clearly " not in c][:4]
     lines += tradeoff_sentences(findings)[:4]
     lines += [i for i in effect_sentences(findings) if i.startswith("The ")][:3]
     return lines

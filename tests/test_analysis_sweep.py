@@ -1,0 +1,74 @@
+"""A real digits sweep, its report checked against scikit-learn, and the suggested follow-up run
+and merged with it (slow: starts Ray twice)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+import yaml
+from sklearn.metrics import precision_recall_fscore_support
+
+from conftest import REPO
+from test_sweep_ray import finish, start_sweep, write_sweep
+
+pytestmark = pytest.mark.slow
+
+
+def analysis_cli(*args) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "analysis", *map(str, args)], capture_output=True, text=True,
+                          cwd=REPO, timeout=300)
+
+
+def labels_from_confusion(rows: list[dict], trial_id: str) -> tuple[np.ndarray, np.ndarray]:
+    cells = [(r["true_class"], r["pred_class"], r["count"]) for r in rows if r["trial_id"] == trial_id]
+    true = np.concatenate([np.full(n, t) for t, _, n in cells])
+    pred = np.concatenate([np.full(n, p) for _, p, n in cells])
+    return true, pred
+
+
+def test_digits_sweep_report_matches_sklearn_and_its_follow_up_targets_the_weak_classes(tmp_path):
+    sweep = write_sweep(tmp_path / "base.yaml", """
+fixed: {data: {dataset: digits}, model: {arch: custom_cnn}, train: {epochs: 3}}
+space: {augment.preset: [none, flip_crop]}
+scheduler: {kind: fifo}
+""")
+    code, _, err = finish(start_sweep(str(sweep), "--storage", str(tmp_path / "runs")))
+    assert code == 0, err[-3000:]
+    run = tmp_path / "runs" / "test"
+    done = analysis_cli(run)
+    assert done.returncode == 0, done.stderr[-3000:]
+    findings = json.loads((run / "report" / "findings.json").read_text())
+    confusion = pq.read_table(run / "results" / "confusion.parquet").to_pylist()
+    classes = pq.read_table(run / "results" / "classes.parquet").to_pylist()
+    (best,) = findings["leaderboard"]
+    trial_id = best["trials"][0].split("/")[1]
+    true, pred = labels_from_confusion(confusion, trial_id)
+    precision, recall, f1, support = precision_recall_fscore_support(true, pred, labels=range(10), zero_division=0)
+    ranked = {r["class"]: r for r in findings["class_ranking"]}
+    for index, name in enumerate("0123456789"):
+        assert ranked[name]["best_config_f1"] == pytest.approx(f1[index])
+        row = next(r for r in classes if r["trial_id"] == trial_id and r["class_name"] == name)
+        assert (row["precision"], row["recall"], row["f1"], row["support"]) == pytest.approx(
+            (precision[index], recall[index], f1[index], support[index]))
+    assert best["test_accuracy"] == pytest.approx((true == pred).mean())
+
+    followup = tmp_path / "followup.yaml"
+    assert analysis_cli("suggest", run, "-o", followup).returncode == 0
+    targets = next(v["augment"]["classes"] for v in yaml.safe_load(followup.read_text())["variants"]
+                   if v["augment"].get("classes"))
+    code, _, err = finish(start_sweep(str(followup), "--storage", str(tmp_path / "runs")))
+    assert code == 0, err[-3000:]
+    merged = analysis_cli(run, tmp_path / "runs" / "test-followup", "--out", tmp_path / "merged")
+    assert merged.returncode == 0, merged.stderr[-3000:]
+    findings = json.loads((tmp_path / "merged" / "findings.json").read_text())
+    factors = {e["factor"] for e in findings["other_effects"]}
+    assert factors == {"augment.class_preset+augment.classes", "data.oversample"}
+    for name in targets:                     # the per-class change of each targeted class, with a CI
+        changes = [e for e in findings["other_effects"] if e["class"] == name]
+        assert len(changes) == 2 and all(e["ci_low"] <= e["delta"] <= e["ci_high"] for e in changes)
+        assert any(e["budgets"] == ["full"] and e["pairs"] >= 1 for e in changes)
