@@ -1,4 +1,5 @@
-# `make run`: set up .venv, install raycnn, run the offline quickstart sweep (digits, Ray Tune, ASHA).
+# `make run`: set up .venv, install raycnn, run the offline quickstart sweep (digits, Ray Tune, ASHA)
+#             and its report (python -m analysis).
 # `make test`: set up .venv, install raycnn with its test tools, run the test suite.
 PYTHON ?= python3
 VENV ?= .venv
@@ -13,7 +14,9 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(PY) -m raycnn.sweep sweeps/quickstart.yaml --name quickstart-$$(date +%Y%m%d-%H%M%S)
+	name=quickstart-$$(date +%Y%m%d-%H%M%S) && \
+	$(PY) -m raycnn.sweep sweeps/quickstart.yaml --name $$name && \
+	$(PY) -m analysis runs/$$name
 
 test: $(STAMP)
 	$(PY) -m pytest -q
