@@ -185,3 +185,12 @@ def test_tables_without_optional_columns_still_report(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     findings = json.loads((tmp_path / "out" / "findings.json").read_text())
     assert {w["class"] for w in findings["weak_classes"]} == {"cat"}
+
+
+def test_analysis_never_imports_raycnn(tmp_path):
+    run = write_run(tmp_path / "toy", seeds=(0,))
+    code = ("import sys; from analysis.__main__ import main; rc = main(sys.argv[1:]); "
+            "assert not [m for m in sys.modules if m.startswith('raycnn')], 'raycnn imported'; sys.exit(rc)")
+    done = subprocess.run([sys.executable, "-c", code, str(run)], capture_output=True, text=True,
+                          cwd=REPO, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
