@@ -175,36 +175,52 @@ max_concurrent: 1
         assert steps == list(range(1, 11))
 
 
-def test_sweep_on_a_simulated_cluster_survives_losing_a_node(tmp_path):
+def test_sweep_on_a_simulated_gpu_cluster_packs_fractional_gpus_and_survives_losing_a_node(tmp_path):
     from ray.cluster_utils import Cluster
 
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0})  # trials only on workers
     try:
-        workers = [cluster.add_node(num_cpus=1) for _ in range(2)]
+        workers = [cluster.add_node(num_cpus=2, num_gpus=1) for _ in range(2)]   # one (simulated) GPU each
         cluster.wait_for_nodes()
         sweep = write_sweep(tmp_path / "cluster.yaml", """
-fixed: {train: {epochs: 8}, model: {arch: alexnet_small}, data: {image_size: 32}}
+fixed: {train: {epochs: 8, device: cpu}, model: {arch: alexnet_small}, data: {image_size: 32}}
 space: {train.seed: [0, 1, 2, 3]}
 scheduler: {kind: fifo}
-resources: {cpus: 1}
+resources: {cpus: 1, gpus: 0.5}
 max_failures: 3
 """)
         run_dir = tmp_path / "runs" / "test"
         process = start_sweep(str(sweep), "--storage", str(tmp_path / "runs"), "--address", cluster.address)
         victim = workers[1]
-        rows = wait_for_trials(run_dir, process, "a trial 2 epochs in on the second worker", lambda rows: any(
-            r["node_id"] == victim.node_id and r["status"] == "running" and (r["epochs_completed"] or 0) >= 2
-            for r in rows))
-        on_victim = [r for r in rows if r["node_id"] == victim.node_id and r["status"] == "running"]
-        moved = on_victim[0]["trial_id"]
+        rows = wait_for_trials(run_dir, process, "two trials share each worker's GPU, 2 epochs in", lambda rows: all(
+            sum(r["node_id"] == w.node_id and r["status"] == "running" for r in rows) == 2 for w in workers)
+            and any(r["node_id"] == victim.node_id and (r["epochs_completed"] or 0) >= 2 for r in rows))
+        assert {r["gpu_ids"] for r in rows} == {'["0"]'}      # half a GPU each: two trials on one GPU
+        moved = [r["trial_id"] for r in rows if r["node_id"] == victim.node_id and r["status"] == "running"]
         cluster.remove_node(victim)                        # the node disappears mid-trial
         code, out, err = finish(process)
         assert code == 0, err[-3000:]
+        assert "datasets ready on 3 node(s)" in out          # each node prepared the data once
         rows = {r["trial_id"]: r for r in table(run_dir, "trials")}
         assert all(r["status"] == "completed" and r["epochs_completed"] == 8 for r in rows.values())
-        assert rows[moved]["started_at_epoch"] > 1           # resumed from its checkpoint...
-        assert rows[moved]["node_id"] == workers[0].node_id  # ...on the node that was left
+        for trial_id in moved:
+            assert rows[trial_id]["started_at_epoch"] > 1           # resumed from its checkpoint...
+            assert rows[trial_id]["node_id"] == workers[0].node_id  # ...on the node that was left
         epochs = table(run_dir, "epochs")
         assert len(epochs) == 32 and len({(e["trial_id"], e["epoch"]) for e in epochs}) == 32
+    finally:
+        cluster.shutdown()
+
+
+def test_a_local_folder_is_refused_when_trials_would_run_on_other_nodes(tmp_path):
+    from ray.cluster_utils import Cluster
+
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0})  # like cluster/gpu.yaml's head
+    try:
+        sweep = write_sweep(tmp_path / "cluster.yaml", "fixed: {train: {epochs: 1}}\nresources: {cpus: 1, gpus: 1}\n")
+        code, out, err = finish(start_sweep(str(sweep), "--storage", str(tmp_path / "runs"), "--address",
+                                            cluster.address), timeout=120)
+        assert code == 2 and "needs shared storage" in err and "--storage s3://" in err, err[-2000:]
+        assert len(err.strip().splitlines()) == 1 and not (tmp_path / "runs" / "test").exists()
     finally:
         cluster.shutdown()

@@ -13,6 +13,7 @@ downloadable, each architecture built for its input); problems are listed and no
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Any
 
@@ -31,7 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--dry-run", action="store_true", help="list the trials and exit without training")
     parser.add_argument("--resume", action="store_true", help="continue an interrupted sweep of this name")
     parser.add_argument("--address", help="join a Ray cluster: auto, or HOST:PORT (default: run locally)")
-    parser.add_argument("--storage", help="where runs are stored (a folder, or s3://... on clusters)")
+    parser.add_argument("--storage", help="where runs are stored (a folder, or s3://... on clusters; "
+                                          "default: $RAYCNN_STORAGE, else the file's storage, else runs/)")
     parser.add_argument("--name", help="run name (default: the file's name field)")
     parser.add_argument("--max-concurrent", type=int, help="at most N trials at once")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -48,7 +50,8 @@ def load_with_overrides(args: argparse.Namespace) -> SweepConfig:
         if not sep:
             raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. fixed.train.epochs=3")
         _set_path(raw, key.strip().split("."), yaml.safe_load(text), item)
-    for key, value in (("name", args.name), ("storage", args.storage), ("max_concurrent", args.max_concurrent)):
+    storage = args.storage or os.environ.get("RAYCNN_STORAGE") or None   # a cluster sets RAYCNN_STORAGE once
+    for key, value in (("name", args.name), ("storage", storage), ("max_concurrent", args.max_concurrent)):
         if value is not None:
             raw[key] = value
     return sweep_from_dict(raw, args.file)

@@ -7,6 +7,8 @@ import importlib.util
 import json
 import os
 import time
+import uuid
+from pathlib import Path
 
 import yaml
 
@@ -91,6 +93,8 @@ def build_tuner(sweep: SweepConfig, trials: list[TrialSpec], resume: bool):
         run_config=tune.RunConfig(
             name=sweep.name, storage_path=run_dir.rsplit("/", 1)[0], verbose=0, callbacks=callbacks,
             failure_config=tune.FailureConfig(max_failures=sweep.max_failures),
+            # with a bucket, each trial's TensorBoard events live in its folder: sync them with it
+            sync_config=tune.SyncConfig(sync_artifacts=board is None),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=1)))
 
 
@@ -127,6 +131,70 @@ def prepare_datasets(trials: list[TrialSpec]) -> None:
         decode_cached(data)
 
 
+def prepare_cluster(sweep: SweepConfig, trials: list[TrialSpec]) -> None:
+    """On a cluster (--address): every alive node decodes the sweep's datasets into its own cache, once,
+    and when storage is a folder, shows that it sees that folder: on several nodes Ray needs storage
+    they all share (a bucket, or NFS mounted at the same path everywhere). Runs before any trial."""
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    root = RunStorage(sweep.storage)
+    token = uuid.uuid4().hex
+    marker = f".raycnn-node-check-{token}"
+    if root.local:
+        root.write_text(marker, token)
+    try:
+        task = ray.remote(num_cpus=0, max_retries=0)(check_node)
+        data = sorted({t.config.data for t in trials}, key=repr)
+        nodes = [n["NodeID"] for n in ray.nodes() if n.get("Alive")]
+        reports = ray.get([task.options(scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False))
+                           .remote(root.path(marker) if root.local else None, token, data) for node in nodes])
+    finally:
+        if root.local:
+            Path(root.path(marker)).unlink(missing_ok=True)
+    if root.local and len(reports) == 1 and not _fits(sweep, ray.cluster_resources()):
+        # one node now, and it cannot run a trial: trials will run on nodes the autoscaler adds
+        reports.append({"node": "workers the autoscaler will start", "sees_storage": False, "error": None})
+    problem = cluster_problem(root.location, reports)
+    if problem:
+        raise ConfigError(problem)
+    print(f"datasets ready on {len(reports)} node(s); storage {root.location} seen by all of them")
+
+
+def _fits(sweep: SweepConfig, resources: dict) -> bool:
+    return (sweep.resources.cpus <= resources.get("CPU", 0) and sweep.resources.gpus <= resources.get("GPU", 0))
+
+
+def check_node(marker: str | None, token: str, data: list) -> dict:
+    """Runs on one node: does it see the storage folder, and can it load every dataset (into its cache)?"""
+    import socket
+
+    from raycnn.data.loader import decode_cached
+
+    sees = marker is None or (Path(marker).exists() and Path(marker).read_text() == token)
+    error = None
+    if sees:
+        try:
+            for config in data:
+                decode_cached(config)
+        except Exception as err:  # reported by the driver as one line, before any trial
+            error = f"{type(err).__name__}: {err}"
+    return {"node": socket.gethostname(), "sees_storage": sees, "error": error}
+
+
+def cluster_problem(location: str, reports: list[dict]) -> str | None:
+    """What keeps the sweep from running on these nodes, as one line; None when nothing does."""
+    blind = [r["node"] for r in reports if not r["sees_storage"]]
+    if blind and len(reports) > 1:
+        return (f"storage {location} is a folder that {len(blind)} of the cluster's {len(reports)} nodes "
+                f"({', '.join(sorted(set(blind)))}) cannot see; on several nodes Ray needs shared storage: pass "
+                f"--storage s3://BUCKET/PATH (or a folder on NFS mounted at the same path on every node)")
+    failed = [r for r in reports if r["error"]]
+    if failed:
+        return f"node {failed[0]['node']} cannot load the sweep's data: {failed[0]['error']}"
+    return None
+
+
 def run_sweep(sweep: SweepConfig, trials: list[TrialSpec], address: str | None, resume: bool) -> int:
     """Run (or resume) the sweep; returns the exit code: 0, or 1 if any trial ended in error."""
     import ray
@@ -135,10 +203,12 @@ def run_sweep(sweep: SweepConfig, trials: list[TrialSpec], address: str | None, 
     storage = RunStorage(run_directory(sweep))
     start_ray(address)
     try:
-        if not resume:
-            write_run_files(storage, sweep, trials)
         if address is None:
             prepare_datasets(trials)
+        else:
+            prepare_cluster(sweep, trials)
+        if not resume:
+            write_run_files(storage, sweep, trials)
         build_tuner(sweep, trials, resume).fit()
     finally:
         ray.shutdown()

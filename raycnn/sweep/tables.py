@@ -23,7 +23,7 @@ from raycnn.sweep.storage import RESULTS, RunStorage
 
 TRIAL_COLUMNS = ["trial_id", "trial_name", "status", "arch", "dataset", "augment", "kernel_size", "seed",
                  "epochs_completed", "best_val_accuracy", "test_accuracy", "test_loss", "params",
-                 "train_seconds", "images_per_second", "error", "stop_reason", "started_at_epoch", "node_id"]
+                 "train_seconds", "images_per_second", "error", "stop_reason", "started_at_epoch", "node_id", "gpu_ids"]
 EPOCH_COLUMNS = ["trial_id", "epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "seconds"]
 WRITE_INTERVAL_S = 2.0
 
@@ -113,7 +113,7 @@ class ResultTables(tune.Callback):
                        best_val_accuracy=max(e["val_accuracy"] for e in epochs),
                        train_seconds=sum(e["seconds"] for e in epochs))
         for key in ("test_accuracy", "test_loss", "params", "images_per_second", "error", "stop_reason",
-                    "started_at_epoch", "node_id"):
+                    "started_at_epoch", "node_id", "gpu_ids"):
             if result.get(key) is not None:
                 row[key] = result[key]
         if result.get("final"):

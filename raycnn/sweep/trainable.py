@@ -47,7 +47,8 @@ def _run(spec: dict, config, work: Path) -> None:
                         hyperparameters(config, tuple(spec.get("values", {}))), config.data)
     stop_epochs = set(spec.get("stop_epochs", ()))   # where the scheduler may stop it: figures then
     base = {"trial_id": spec["trial_id"], "trial_name": spec["name"], "params": count_trial_parameters(config),
-            "node_id": ray.get_runtime_context().get_node_id()}
+            "node_id": ray.get_runtime_context().get_node_id(),
+            "gpu_ids": json.dumps([str(g) for g in ray.get_gpu_ids()])}   # shared ids: fractional GPUs
 
     def on_improvement(test: TestEvaluation) -> None:
         board.new_best(test)
