@@ -35,7 +35,7 @@ class Results:
 
 
 def load_runs(paths: list[str | Path]) -> Results:
-    parts = [_load_run(Path(p)) for p in paths]
+    parts = [_load_run(_local(str(p))) for p in paths]
     trials = pd.concat([p[0] for p in parts], ignore_index=True)
     epochs = pd.concat([p[1] for p in parts], ignore_index=True)
     confusion = {k: v for p in parts for k, v in p[2].items()}
@@ -50,6 +50,16 @@ def load_runs(paths: list[str | Path]) -> Results:
         raise AnalysisError(f"no finished trial with test results in {', '.join(map(str, paths))} "
                             f"(statuses: {_counts(left_out)}); let the sweep finish (--resume) and rerun")
     return Results(trials, epochs, confusion, classes, [p[4] for p in parts], left_out)
+
+
+def _local(location: str) -> Path:
+    if location.startswith("file://"):
+        return Path(location.removeprefix("file://"))
+    if "://" in location:
+        raise AnalysisError(f"{location}: the report reads a local folder; copy the run's results/ folder (and "
+                            f"sweep.yaml) first, e.g. aws s3 sync {location} runs/NAME --exclude '*' "
+                            f"--include 'results/*' --include sweep.yaml")
+    return Path(location)
 
 
 def _load_run(path: Path):

@@ -153,6 +153,7 @@ def test_suggest_writes_a_follow_up_that_targets_the_weak_class(planted, tmp_pat
     (lambda p: _damaged(p, "confusion", None), "confusion.parquet is missing"),
     (lambda p: _damaged(p, "trials", b"not parquet"), "cannot be read"),
     (lambda p: write_run(p / "toy", status="error"), "no finished trial"),
+    (lambda p: "s3://bucket/runs/kernels", "reads a local folder; copy the run's results/"),
 ])
 def test_bad_input_is_one_line_and_exit_2(tmp_path, make, message):
     done = analysis_cli(make(tmp_path))

@@ -22,7 +22,9 @@ class ProgressPrinter(tune.Callback):
     def setup(self, **info) -> None:
         self.started = time.monotonic()
         print(f"sweep: {self.total} trials -> {self.run_dir}", flush=True)
-        print(f"watch: tensorboard --logdir {self.run_dir}/tensorboard", flush=True)
+        from raycnn.sweep.run import tensorboard_logdir
+
+        print(f"watch: tensorboard --logdir {tensorboard_logdir(self.run_dir)}", flush=True)
 
     def on_trial_start(self, iteration, trials, trial, **info) -> None:
         self.status[_name(trial)] = "running"

@@ -18,6 +18,11 @@ from raycnn.sweep.storage import RESULTS, RunStorage
 
 TENSORBOARD = "tensorboard"  # RUN_DIR/tensorboard/<trial name>/: one TensorBoard run per trial
 
+def tensorboard_logdir(run_dir: str) -> str:
+    """Where a sweep's TensorBoard runs are: RUN_DIR/tensorboard, or with a bucket each trial's folder."""
+    return run_dir if "://" in run_dir else f"{run_dir}/{TENSORBOARD}"
+
+
 def run_directory(sweep: SweepConfig) -> str:
     """RUN_DIR: storage/name, an absolute folder or a URI."""
     return f"{RunStorage(sweep.storage).location}/{sweep.name}"
@@ -227,9 +232,11 @@ def print_summary(rows: list[dict], run_dir: str, seconds: float) -> int:
         print(f"best by validation: {best['trial_name']} (val {best['best_val_accuracy']:.4f}, "
               f"test {best['test_accuracy']:.4f})")
     print(f"results:     {run_dir}/{RESULTS}/trials.parquet (and epochs, classes, confusion)")
-    print(f"tensorboard: tensorboard --logdir {run_dir}/{TENSORBOARD}")
+    print(f"tensorboard: tensorboard --logdir {tensorboard_logdir(run_dir)}")
     if importlib.util.find_spec("analysis") is not None:
-        print(f"report:      python -m analysis {run_dir}")
+        local = run_dir.removeprefix("file://")
+        print(f"report:      python -m analysis {local}" if "://" not in local else
+              f"report:      copy {run_dir}/results (and sweep.yaml) to a folder, then python -m analysis FOLDER")
     failed = [r for r in rows if r["status"] == "error"]
     for row in failed:
         print(f"error in {row['trial_id']} {row['trial_name']}: {row['error']}")
