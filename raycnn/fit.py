@@ -45,6 +45,7 @@ class EpochMetrics:
     seconds: float                   # the epoch's wall time, training and validation
     images_per_second: float         # training images per second of training passes
     elapsed_seconds: float = 0.0     # the run's wall time so far, resumed sessions included
+    params: int = 0                  # trainable parameters of the model being trained
 
 
 Report = Callable[[EpochMetrics], "bool | None"]
@@ -210,7 +211,8 @@ def run_epoch(trial: Trial, progress: bool = False) -> EpochMetrics:
     metrics = EpochMetrics(epoch=state.epoch, train_loss=train_loss, train_accuracy=train_accuracy,
                            val_loss=val_loss, val_accuracy=val_accuracy,
                            lr=trial.optimizer.param_groups[0]["lr"], seconds=seconds,
-                           images_per_second=images / compute, elapsed_seconds=state.train_seconds)
+                           images_per_second=images / compute, elapsed_seconds=state.train_seconds,
+                           params=count_parameters(trial.model))
     state.history.append(metrics)
     if val_accuracy > state.best_val_accuracy:
         state.best_val_accuracy, state.best_epoch = val_accuracy, state.epoch

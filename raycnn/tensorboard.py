@@ -54,7 +54,7 @@ class EpochLogger:
     """Writes a run's epochs to LOGDIR/<name>: call it as a fit() report callback, hand it each new
     best test evaluation with `new_best(test)`, and `close(final_test)` at the end."""
 
-    PANEL_INTERVAL_S = 30.0  # figures take ~1 s to draw: during training, every 30 s at most
+    PANEL_INTERVAL_S = 30.0  # during training, the test panels are drawn every 30 s at most
 
     def __init__(self, logdir: str | Path, name: str, hparams: dict | None = None, data_config=None):
         self.path = Path(logdir) / name
@@ -193,74 +193,20 @@ def _event_file_seconds(path: Path) -> int:
 def log_test_panels(writer, step: int, test, dataset, figures: bool = True) -> None:
     """Per-class F1 scalars (classes/f1/<name>), and images: the confusion matrix normalized per
     true class with counts, a per-class F1 bar chart, and a grid of misclassified test images."""
+    from raycnn.panels import confusion_image, f1_image, misclassified_grid
+
     for row in test.per_class:
         writer.add_scalar(f"classes/f1/{_tag(row['class'])}", row["f1"], global_step=step)
     if not figures:
         return
-    writer.add_figure("test/confusion_matrix", confusion_figure(test.confusion, dataset.classes), step)
-    writer.add_figure("test/per_class_f1", f1_figure(test.per_class), step)
+    writer.add_image("test/confusion_matrix", confusion_image(test.confusion, dataset.classes), step,
+                     dataformats="HWC")
+    writer.add_image("test/per_class_f1", f1_image(test.per_class), step, dataformats="HWC")
     if test.misclassified:
-        writer.add_figure("test/misclassified", misclassified_figure(test.misclassified, dataset), step)
+        writer.add_image("test/misclassified", misclassified_grid(test.misclassified, dataset), step,
+                         dataformats="HWC")
     writer.flush()
 
 
 def _tag(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
-
-
-def _figure(width: float, height: float):
-    import matplotlib
-
-    matplotlib.use("Agg")  # no display: render to memory
-    import matplotlib.pyplot as plt
-
-    return plt.subplots(figsize=(width, height), dpi=100)
-
-
-def confusion_figure(confusion: list[list[int]], classes: tuple[str, ...]):
-    import numpy as np
-
-    counts = np.asarray(confusion, dtype=float)
-    shares = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
-    size = max(4.0, 0.55 * len(classes) + 2)
-    fig, ax = _figure(size, size)
-    ax.imshow(shares, cmap="Blues", vmin=0, vmax=1)
-    ax.set_xticks(range(len(classes)), labels=classes, rotation=90 if len(classes) > 10 else 45, ha="right")
-    ax.set_yticks(range(len(classes)), labels=classes)
-    ax.set_xlabel("predicted class")
-    ax.set_ylabel("true class (rows sum to 1)")
-    if len(classes) <= 20:  # counts stay readable up to ~20 classes
-        for t in range(len(classes)):
-            for p in range(len(classes)):
-                ax.text(p, t, f"{int(counts[t, p])}", ha="center", va="center", fontsize=7,
-                        color="white" if shares[t, p] > 0.5 else "black")
-    ax.set_title("test confusion matrix")
-    fig.tight_layout()
-    return fig
-
-
-def f1_figure(per_class: list[dict]):
-    rows = sorted(per_class, key=lambda r: r["f1"])
-    fig, ax = _figure(6, max(3.0, 0.25 * len(rows) + 1))
-    ax.barh([r["class"] for r in rows], [r["f1"] for r in rows], color="tab:blue")
-    ax.invert_yaxis()  # weakest on top
-    ax.set_xlim(0, 1)
-    ax.set_xlabel("F1 on the test set (weakest on top)")
-    fig.tight_layout()
-    return fig
-
-
-def misclassified_figure(misclassified: list[dict], dataset):
-    columns = 6
-    lines = (len(misclassified) + columns - 1) // columns
-    fig, axes = _figure(columns * 1.6, lines * 1.8)
-    fig.clf()
-    for position, item in enumerate(misclassified):
-        ax = fig.add_subplot(lines, columns, position + 1)
-        image = dataset.test_x[item["index"]]
-        ax.imshow(image[0] if image.shape[0] == 1 else image.permute(1, 2, 0), cmap="gray")
-        ax.set_title(f"{dataset.classes[item['true']]}\n-> {dataset.classes[item['pred']]}", fontsize=7)
-        ax.axis("off")
-    fig.suptitle("misclassified (true -> predicted)", fontsize=9)
-    fig.tight_layout()
-    return fig

@@ -150,7 +150,7 @@ def run(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from raycnn.environment import environment_record
     from raycnn.errors import is_out_of_memory
-    from raycnn.fit import TrainingDiverged, count_trial_parameters, fit
+    from raycnn.fit import TrainingDiverged, fit
     from raycnn.precision import resolve_device
     from raycnn.tensorboard import EpochLogger, hyperparameters, run_name
 
@@ -160,10 +160,10 @@ def run(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
     board = EpochLogger(out / "tensorboard", run_name(config), hyperparameters(config), config.data)
-    best = {"test_accuracy": None, "params": count_trial_parameters(config)}
+    best = {"test_accuracy": None}
 
     def report(metrics) -> None:
-        board(metrics, {"test/accuracy": best["test_accuracy"], "params": best["params"],
+        board(metrics, {"test/accuracy": best["test_accuracy"], "params": metrics.params,
                         "time/train_seconds": metrics.elapsed_seconds})
         if not args.quiet:
             print_epoch(metrics)

@@ -42,7 +42,7 @@ def test_one_run_writes_result_config_and_checkpoints(tmp_path):
     f1_tags = {f"classes/f1/{d}" for d in "0123456789"}
     assert set(scalars) == set(EPOCH_TAGS) | {"test/accuracy", "params", "time/train_seconds", "trial/status"} | f1_tags
     images = read_images(out / "tensorboard" / "alexnet_small-digits-flip_crop-k5-s0")
-    assert images["test/confusion_matrix"] == (750, 750)      # 10 classes: 7.5 in at 100 dpi
+    assert min(images["test/confusion_matrix"]) >= 10 * 48    # 10 classes, 48 px cells and labels
     assert set(images) == {"test/confusion_matrix", "test/per_class_f1", "test/misclassified"}
     assert [s for s, _ in scalars["train/loss"]] == [1, 2] and scalars["params"][-1][1] == result["params"]
     assert scalars["val/accuracy"][-1][1] == pytest.approx(result["history"][-1]["val_accuracy"])

@@ -108,7 +108,7 @@ def test_quickstart_sweep_writes_consistent_tables(tmp_path):
         assert status["texts"][-1].startswith(row["status"])
         assert {f"classes/f1/{d}" for d in "0123456789"} <= set(scalars)   # stopped trials too
         images = read_images(boards[row["trial_name"]])   # stopped trials too: drawn at ASHA's rungs
-        assert images["test/confusion_matrix"] == (750, 750) and "test/misclassified" in images
+        assert min(images["test/confusion_matrix"]) >= 10 * 48 and "test/misclassified" in images
     assert not list(run_dir.glob("t0001*/events.out.tfevents*"))     # Ray's own logger is off: one writer
 
 

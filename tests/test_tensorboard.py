@@ -66,3 +66,16 @@ def test_hparams_dashboard_titles_the_status_column_with_its_codes():
     assert titles["trial/status"] == ("status (0 running, 1 completed, 2 early_stopped, 3 diverged, 4 oom, "
                                       "5 error)")
     assert titles["val/accuracy"] == "val/accuracy"
+
+
+def test_confusion_panel_colours_cells_by_share_of_the_true_class():
+    import numpy as np
+    from raycnn.panels import DARK, confusion_image
+
+    classes = tuple("abcdefghij")
+    dark = lambda image: int((image == DARK).all(axis=-1).sum())            # noqa: E731
+    perfect = confusion_image((np.eye(10, dtype=int) * 30).tolist(), classes)
+    uniform = confusion_image(np.full((10, 10), 3).tolist(), classes)
+    assert dark(perfect) >= 10 * 40 * 40 and dark(uniform) == 0          # diagonal cells fully dark
+    many = confusion_image(np.eye(100, dtype=int).tolist(), tuple(f"c{i}" for i in range(100)))
+    assert many.shape[0] > 100 * 6 and many.shape[2] == 3                # 100 classes: small cells, no counts

@@ -46,7 +46,7 @@ def _run(spec: dict, config, work: Path) -> None:
     board = EpochLogger(spec.get("tensorboard") or tune.get_context().get_trial_dir(), spec["name"],
                         hyperparameters(config, tuple(spec.get("values", {}))), config.data)
     stop_epochs = set(spec.get("stop_epochs", ()))   # where the scheduler may stop it: figures then
-    base = {"trial_id": spec["trial_id"], "trial_name": spec["name"], "params": count_trial_parameters(config),
+    base = {"trial_id": spec["trial_id"], "trial_name": spec["name"],
             "node_id": ray.get_runtime_context().get_node_id(),
             "gpu_ids": json.dumps([str(g) for g in ray.get_gpu_ids()])}   # shared ids: fractional GPUs
 
@@ -58,9 +58,10 @@ def _run(spec: dict, config, work: Path) -> None:
 
     def report(metrics) -> None:
         base.setdefault("started_at_epoch", metrics.epoch)  # > 1 when continued from a checkpoint
+        base.setdefault("params", metrics.params)
         test_accuracy = (best["test"] or {}).get("accuracy")
         # TensorBoard first: Tune may stop this trial inside tune.report
-        board(metrics, {"test/accuracy": test_accuracy, "params": base["params"],
+        board(metrics, {"test/accuracy": test_accuracy, "params": metrics.params,
                         "time/train_seconds": metrics.elapsed_seconds},
               may_end=metrics.epoch >= config.train.epochs or metrics.epoch in stop_epochs)
         tune.report({**base, **dataclasses.asdict(metrics), **_test_columns(best["test"]), "final": False},
@@ -71,21 +72,22 @@ def _run(spec: dict, config, work: Path) -> None:
         result = fit(config, report=report, out_dir=work, resume=resumed, on_improvement=on_improvement)
         end = _final_metrics(base, result)
     except TrainingDiverged as err:
-        end = _end_metrics(base, "diverged", str(err), best["test"])
+        end = _end_metrics(base, "diverged", str(err), best["test"], config)
     except RuntimeError as err:
         if not is_out_of_memory(err):
             raise                                # retried by Tune from the last checkpoint
-        end = _end_metrics(base, "oom", " ".join(str(err).split())[:500], best["test"])
+        end = _end_metrics(base, "oom", " ".join(str(err).split())[:500], best["test"], config)
     finally:  # stopped by the scheduler or failed: no status here; the sweep driver records it
         board.close(final_test=result.test_evaluation() if result is not None else None,
                     status=end.get("status"), detail=end.get("error") or end.get("stop_reason") or "")
     tune.report(end)
 
 
-def _end_metrics(base: dict, status: str, error: str, test: dict | None) -> dict:
+def _end_metrics(base: dict, status: str, error: str, test: dict | None, config) -> dict:
     """A trial that cannot go on and must not be retried: its status, with what it had."""
+    params = base.get("params") or count_trial_parameters(config)   # ended before its first epoch
     return {**base, **_test_columns(test), "final": True, "status": status, "error": error,
-            "epoch": 0, "val_accuracy": 0.0}
+            "epoch": 0, "val_accuracy": 0.0, "params": params}
 
 
 def _final_metrics(base: dict, result: FitResult) -> dict:
