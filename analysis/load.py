@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 TABLES = ("trials", "epochs", "classes", "confusion")
+REQUIRED = ("trials", "confusion")          # the report needs these; the others add names and curves
 FINISHED = ("completed", "early_stopped")
 REDUNDANT = {"model.arch", "data.dataset", "augment.preset", "model.kernel_size", "train.seed"}
 NOT_FACTORS = {"data.cache_dir", "data.data_root", "data.data_path", "train.device", "data.download"}
@@ -69,7 +70,7 @@ def _load_run(path: Path):
     if not (results / "trials.parquet").exists():
         raise AnalysisError(f"{path}: not a run folder (no results/trials.parquet); pass the folder that "
                             f"`python -m raycnn.sweep` printed as results")
-    tables = {name: _read(results / f"{name}.parquet") for name in TABLES}
+    tables = {name: _read(results / f"{name}.parquet", required=name in REQUIRED) for name in TABLES}
     run = path.resolve().name
     info = {"path": str(path), "name": run, "question": _question(path)}
     trials = tables["trials"]
@@ -81,8 +82,10 @@ def _load_run(path: Path):
     return trials, epochs, confusion, classes, info
 
 
-def _read(path: Path) -> pd.DataFrame:
+def _read(path: Path, required: bool) -> pd.DataFrame:
     if not path.exists():
+        if not required:                   # epochs: no learning curves; classes: numbered class names
+            return pd.DataFrame(columns=["trial_id"])
         raise AnalysisError(f"{path} is missing; the run folder is incomplete (copy the whole results/ folder)")
     try:
         return pd.read_parquet(path)

@@ -195,3 +195,14 @@ def test_analysis_never_imports_raycnn(tmp_path):
     done = subprocess.run([sys.executable, "-c", code, str(run)], capture_output=True, text=True,
                           cwd=REPO, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_without_epochs_and_classes_tables_the_report_still_runs(tmp_path):
+    run = write_run(tmp_path / "toy")
+    (run / "results" / "epochs.parquet").unlink()
+    (run / "results" / "classes.parquet").unlink()
+    done = analysis_cli(run, "--out", tmp_path / "out")
+    assert done.returncode == 0, done.stderr[-2000:]
+    findings = json.loads((tmp_path / "out" / "findings.json").read_text())
+    assert {w["class"] for w in findings["weak_classes"]} == {"2"}          # cat, as class number 2
+    assert not (tmp_path / "out" / "figures" / "learning-curves-toy.png").exists()
