@@ -20,7 +20,8 @@ def signed(entry: dict, key: str = "delta", low: str = "ci_low", high: str = "ci
     return f"{entry[key]:+.3f} {ci(entry[low], entry[high])}"
 
 
-def direction(entry: dict, key: str = "delta", low: str = "ci_low", high: str = "ci_high") -> str:
+def direction(entry: dict, low: str = "ci_low", high: str = "ci_high") -> str:
+    """What the 95% interval says: raises (all above 0), lowers (all below), or neither."""
     if entry[low] > 0:
         return "raises"
     if entry[high] < 0:
@@ -60,7 +61,7 @@ def _names(text: str) -> str:
 
 def budget_note(entry: dict) -> str:
     budgets = entry.get("budgets") or []
-    where = "full runs" if budgets == ["full"] else "at " + ", ".join(budgets).replace("epoch", "epoch")
+    where = "full runs" if budgets == ["full"] else "at " + ", ".join(budgets)
     seeds = entry.get("seeds", 1)
     return f"{entry.get('pairs', 0)} matched pair(s), {seeds} seed{'s' if seeds != 1 else ''}, {where}"
 
