@@ -4,8 +4,6 @@ and merged with it (slow: starts Ray twice)."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -13,15 +11,10 @@ import pytest
 import yaml
 from sklearn.metrics import precision_recall_fscore_support
 
-from conftest import REPO
+from test_analysis import analysis_cli
 from test_sweep_ray import finish, start_sweep, write_sweep
 
 pytestmark = pytest.mark.slow
-
-
-def analysis_cli(*args) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "analysis", *map(str, args)], capture_output=True, text=True,
-                          cwd=REPO, timeout=300)
 
 
 def labels_from_confusion(rows: list[dict], trial_id: str) -> tuple[np.ndarray, np.ndarray]:
