@@ -206,3 +206,24 @@ def test_without_epochs_and_classes_tables_the_report_still_runs(tmp_path):
     findings = json.loads((tmp_path / "out" / "findings.json").read_text())
     assert {w["class"] for w in findings["weak_classes"]} == {"2"}          # cat, as class number 2
     assert not (tmp_path / "out" / "figures" / "learning-curves-toy.png").exists()
+
+
+def test_few_seeds_widen_the_interval_to_the_t_interval():
+    import numpy as np
+    from scipy import stats as scipy_stats
+
+    from analysis.stats import Bootstrap
+
+    def matrix(right: int) -> np.ndarray:           # two classes, 1,000 images each
+        return np.array([[right, 1000 - right], [100, 900]])
+
+    confusion = {"b0": matrix(800), "b1": matrix(800), "b2": matrix(800),
+                 "a0": matrix(850), "a1": matrix(800), "a2": matrix(900)}   # per-seed recall change .05, 0, .1
+    estimate = Bootstrap(confusion).paired([("a0", "b0", 0), ("a1", "b1", 1), ("a2", "b2", 2)])
+    low, high = estimate.interval()
+    deltas = np.array([0.05, 0.0, 0.10])                                    # recall of class 0, per seed
+    half = scipy_stats.t.ppf(0.975, 2) * deltas.std(ddof=1) / np.sqrt(3)
+    recall = 1 + 2                                                          # [accuracy, f1 x2, recall x2, ...]
+    assert estimate.point[recall] == pytest.approx(0.05)
+    assert low[recall] <= 0.05 - half + 1e-9 and high[recall] >= 0.05 + half - 1e-9
+    assert low[recall] < 0 < high[recall]          # three seeds this far apart: no clear effect
