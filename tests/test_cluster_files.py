@@ -30,6 +30,7 @@ def test_every_node_installs_raycnn_with_gpu_torch_and_token_auth(name):
     assert config["file_mounts"]["~/.ray/auth_token"] == "~/.ray/auth_token"   # the token, from outside the repo
     setup = " ".join(config["setup_commands"])
     assert "-e ~/raycnn" in setup and '"torch>=2.4"' in setup and "download.pytorch.org/whl/cu" in setup
+    assert '"ray[default,tune]==' in setup                     # the nodes run the Ray that `ray up` runs
     for key in ("head_start_ray_commands", "worker_start_ray_commands"):
         starts = [c for c in config[key] if "ray start" in c]
         assert starts and all("RAY_AUTH_MODE=token" in c for c in starts)
