@@ -24,8 +24,7 @@ from collections import defaultdict
 import numpy as np
 import pandas as pd
 
-from analysis.load import Results, factor_columns, value_text
-from analysis.sentences import short
+from analysis.load import Results, factor_columns, short, value_text
 from analysis.stats import Bootstrap, Estimate, t_interval
 
 WEAK_SD = 1.0

@@ -188,6 +188,11 @@ def factor_columns(trials: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     return trials, ["+".join(group) for group in merged]
 
 
+def short(column: str) -> str:
+    """A factor's name without sections: augment.class_preset+augment.classes -> class_preset+classes."""
+    return "+".join(part.split(".", 1)[-1] for part in column.split("+"))
+
+
 def _same_partition(trials: pd.DataFrame, first: str, second: str) -> bool:
     a, b = trials[first].map(value_text), trials[second].map(value_text)
     return len(set(zip(a, b))) == a.nunique() == b.nunique()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+from analysis.load import short
+
 FACTOR_NAMES = {"augment": "augmentation", "kernel_size": "kernel", "arch": "architecture"}
 
 
@@ -45,11 +47,6 @@ def setting(entry: dict) -> str:
         weights = json.loads(value)
         return "oversampling " + ", ".join(f"{named(c)} x{w:g}" for c, w in weights.items())
     return f"{short(factor)}={value} (vs {baseline})"
-
-
-def short(column: str) -> str:
-    """augment.class_preset+augment.classes -> class_preset+classes."""
-    return "+".join(part.split(".", 1)[-1] for part in column.split("+"))
 
 
 def _names(text: str) -> str:

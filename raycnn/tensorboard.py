@@ -65,16 +65,19 @@ class EpochLogger:
         self.last_panels = time.monotonic()  # short trials draw once, at the end
         self.step = 0
 
-    def __call__(self, metrics, extra: dict[str, float] | None = None, may_end: bool = False) -> None:
-        """Log one epoch; `extra` adds run-level scalars (test/accuracy, params, time/train_seconds);
-        `may_end` marks an epoch after which the run may end (its planned last one, or one where a
-        scheduler may stop it): the figures are drawn then, so a stopped run has them."""
+    def __call__(self, metrics, may_end: bool = False) -> None:
+        """Log one epoch, with the run-level scalars HParams shows (test/accuracy of the best weights so
+        far, params, time/train_seconds); `may_end` marks an epoch after which the run may end (its
+        planned last one, or one where a scheduler may stop it): the figures are drawn then, so a
+        stopped run has them."""
         if self.writer is None:
             self._open(metrics.epoch)
         self.step = metrics.epoch
         for tag, field in EPOCH_TAGS.items():
             self.writer.add_scalar(tag, getattr(metrics, field), global_step=metrics.epoch)
-        for tag, value in (extra or {}).items():
+        run_level = {"params": metrics.params, "time/train_seconds": metrics.elapsed_seconds,
+                     "test/accuracy": None if self.best_test is None else self.best_test.accuracy}
+        for tag, value in run_level.items():
             if value is not None:
                 self.writer.add_scalar(tag, value, global_step=metrics.epoch)
         due = may_end or time.monotonic() - self.last_panels >= self.PANEL_INTERVAL_S

@@ -160,21 +160,14 @@ def run(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
     board = EpochLogger(out / "tensorboard", run_name(config), hyperparameters(config), config.data)
-    best = {"test_accuracy": None}
-
     def report(metrics) -> None:
-        board(metrics, {"test/accuracy": best["test_accuracy"], "params": metrics.params,
-                        "time/train_seconds": metrics.elapsed_seconds})
+        board(metrics)
         if not args.quiet:
             print_epoch(metrics)
 
-    def on_improvement(test) -> None:
-        best["test_accuracy"] = test.accuracy
-        board.new_best(test)
-
     result, status = None, None
     try:
-        result = fit(config, report=report, out_dir=out, resume=args.resume, on_improvement=on_improvement,
+        result = fit(config, report=report, out_dir=out, resume=args.resume, on_improvement=board.new_best,
                      progress=not args.quiet and sys.stderr.isatty())
         status = result.status
     except TrainingDiverged:

@@ -128,11 +128,17 @@ def test_existing_run_name_is_refused_before_ray(tmp_path):
     assert "NO-RAY" in done.stdout
 
 
-def test_skip_invalid_drops_what_cannot_run(tmp_path):
+def dry_run_with_alexnet_on_digits(tmp_path, extra: str = "") -> subprocess.CompletedProcess:
+    """A sweep where one of two trials cannot run (the 224x224 AlexNet on 8x8 digits), dry-run."""
     path = tmp_path / "s.yaml"
-    path.write_text("name: s\nquestion: q\nskip_invalid: true\nspace: {model.arch: [custom_cnn, alexnet]}\n")
+    path.write_text(f"name: s\nquestion: q\n{extra}space: {{model.arch: [custom_cnn, alexnet]}}\n")
     done = sweep_cli(str(path), "--dry-run")
     assert done.returncode == 0, done.stderr
+    return done
+
+
+def test_skip_invalid_drops_what_cannot_run(tmp_path):
+    done = dry_run_with_alexnet_on_digits(tmp_path, "skip_invalid: true\n")
     assert "dropping 1 trial(s)" in done.stdout and "1 trials; a full grid is 10 epochs" in done.stdout
 
 
@@ -151,10 +157,7 @@ def test_variants_cross_the_grid_with_their_own_options():
 
 
 def test_dry_run_shows_the_whole_plan_with_warnings(tmp_path):
-    path = tmp_path / "s.yaml"
-    path.write_text("name: s\nquestion: q\nspace: {model.arch: [custom_cnn, alexnet]}\n")
-    done = sweep_cli(str(path), "--dry-run")
-    assert done.returncode == 0, done.stderr
+    done = dry_run_with_alexnet_on_digits(tmp_path)
     assert "2 trials" in done.stdout and "warning: 1 trial(s) cannot run" in done.stdout
     assert "t0002 alexnet-digits-none-k3-s0: architecture alexnet" in done.stdout
 

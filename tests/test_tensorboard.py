@@ -22,7 +22,7 @@ def test_a_resumed_run_replaces_what_a_killed_session_wrote_after_its_checkpoint
         second(epoch(n, loss=float(n)))
     second.close()
     scalars = read_scalars(tmp_path / "run")
-    assert set(scalars) == set(EPOCH_TAGS) | {"trial/status"}
+    assert set(scalars) == set(EPOCH_TAGS) | {"trial/status", "params", "time/train_seconds"}
     assert scalars["train/loss"] == [(1, 11.0), (2, 12.0), (3, 13.0), (4, 4.0), (5, 5.0), (6, 6.0)]
 
 

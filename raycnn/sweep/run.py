@@ -18,9 +18,15 @@ from raycnn.sweep.storage import RESULTS, RunStorage
 
 TENSORBOARD = "tensorboard"  # RUN_DIR/tensorboard/<trial name>/: one TensorBoard run per trial
 
+def shared_board(run_dir: str) -> str | None:
+    """RUN_DIR/tensorboard, where every trial writes its TensorBoard run; None with a bucket, where each
+    trial writes into its own folder and Tune syncs it."""
+    return None if "://" in run_dir else f"{run_dir}/{TENSORBOARD}"
+
+
 def tensorboard_logdir(run_dir: str) -> str:
-    """Where a sweep's TensorBoard runs are: RUN_DIR/tensorboard, or with a bucket each trial's folder."""
-    return run_dir if "://" in run_dir else f"{run_dir}/{TENSORBOARD}"
+    """The --logdir that shows every trial of the sweep."""
+    return shared_board(run_dir) or run_dir
 
 
 def run_directory(sweep: SweepConfig) -> str:
@@ -85,7 +91,7 @@ def build_tuner(sweep: SweepConfig, trials: list[TrialSpec], resume: bool):
                                grace_period=sweep.scheduler.grace_period,
                                reduction_factor=sweep.scheduler.reduction_factor)
                  if sweep.scheduler.kind == "asha" else FIFOScheduler())
-    board = f"{run_dir}/{TENSORBOARD}" if "://" not in run_dir else None  # None: each trial's folder
+    board = shared_board(run_dir)
     stops = sweep.scheduler.rungs(max_epochs)   # a trial draws its TensorBoard figures where it may be stopped
     specs = [{**spec, "tensorboard": board, "stop_epochs": stops} for spec in trial_dicts(trials)]
     callbacks = [ResultTables(run_dir, specs, on_end=record_trial_end), ProgressPrinter(len(specs), run_dir)]

@@ -56,14 +56,14 @@ def _run(spec: dict, config, work: Path) -> None:
         checkpoints.mkdir(parents=True, exist_ok=True)
         (checkpoints / TEST_FILE).write_text(json.dumps(best["test"]))
 
+    if best["test"] is not None:                      # continued: the best weights' test results so far
+        board.new_best(TestEvaluation(**best["test"]))
+
     def report(metrics) -> None:
         base.setdefault("started_at_epoch", metrics.epoch)  # > 1 when continued from a checkpoint
         base.setdefault("params", metrics.params)
-        test_accuracy = (best["test"] or {}).get("accuracy")
         # TensorBoard first: Tune may stop this trial inside tune.report
-        board(metrics, {"test/accuracy": test_accuracy, "params": metrics.params,
-                        "time/train_seconds": metrics.elapsed_seconds},
-              may_end=metrics.epoch >= config.train.epochs or metrics.epoch in stop_epochs)
+        board(metrics, may_end=metrics.epoch >= config.train.epochs or metrics.epoch in stop_epochs)
         tune.report({**base, **dataclasses.asdict(metrics), **_test_columns(best["test"]), "final": False},
                     checkpoint=tune.Checkpoint.from_directory(str(checkpoints)))
 
