@@ -104,8 +104,11 @@ def _tests(run: str, trials, classes: pd.DataFrame, confusion: pd.DataFrame, res
     """Per trial: the confusion matrix; per dataset: the class names."""
     if len(classes):
         _require(classes, ("trial_id", "class_index", "class_name"), results / "classes.parquet")
+        classes = classes.drop_duplicates(["trial_id", "class_index"], keep="last")
     if len(confusion):
         _require(confusion, ("trial_id", "true_class", "pred_class", "count"), results / "confusion.parquet")
+        # read while the sweep compacts its test files, a cell can be in two files for a moment
+        confusion = confusion.drop_duplicates(["trial_id", "true_class", "pred_class"], keep="last")
     dataset_of = dict(zip(trials["trial_id"].astype(str), trials["dataset"]))
     names: dict[str, tuple[str, ...]] = {}
     for trial_id, rows in classes.groupby("trial_id"):

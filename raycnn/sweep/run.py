@@ -14,19 +14,8 @@ import yaml
 
 from raycnn.errors import ConfigError
 from raycnn.sweep.spec import SweepConfig, TrialSpec
-from raycnn.sweep.storage import RESULTS, RunStorage
-
-TENSORBOARD = "tensorboard"  # RUN_DIR/tensorboard/<trial name>/: one TensorBoard run per trial
-
-def shared_board(run_dir: str) -> str | None:
-    """RUN_DIR/tensorboard, where every trial writes its TensorBoard run; None with a bucket, where each
-    trial writes into its own folder and Tune syncs it."""
-    return None if "://" in run_dir else f"{run_dir}/{TENSORBOARD}"
-
-
-def tensorboard_logdir(run_dir: str) -> str:
-    """The --logdir that shows every trial of the sweep."""
-    return shared_board(run_dir) or run_dir
+from raycnn.sweep.results import table_folder
+from raycnn.sweep.storage import RESULTS, RunStorage, remove_work_root, shared_board, tensorboard_logdir
 
 
 def run_directory(sweep: SweepConfig) -> str:
@@ -93,7 +82,7 @@ def build_tuner(sweep: SweepConfig, trials: list[TrialSpec], resume: bool):
                  if sweep.scheduler.kind == "asha" else FIFOScheduler())
     board = shared_board(run_dir)
     stops = sweep.scheduler.rungs(max_epochs)   # a trial draws its TensorBoard figures where it may be stopped
-    specs = [{**spec, "tensorboard": board, "stop_epochs": stops} for spec in trial_dicts(trials)]
+    specs = [{**spec, "tensorboard": board, "stop_epochs": stops, "run_dir": run_dir} for spec in trial_dicts(trials)]
     callbacks = [ResultTables(run_dir, specs, on_end=record_trial_end), ProgressPrinter(len(specs), run_dir)]
     return tune.Tuner(
         trainable,
@@ -211,9 +200,11 @@ def run_sweep(sweep: SweepConfig, trials: list[TrialSpec], address: str | None, 
     import ray
 
     started = time.monotonic()
-    storage = RunStorage(run_directory(sweep))
+    run_dir = run_directory(sweep)
+    storage = RunStorage(run_dir)
     start_ray(address)
     try:
+        clean_work_folders(run_dir, address)     # what trials of a killed session left
         if address is None:
             prepare_datasets(trials)
         else:
@@ -222,9 +213,31 @@ def run_sweep(sweep: SweepConfig, trials: list[TrialSpec], address: str | None, 
             write_run_files(storage, sweep, trials)
         build_tuner(sweep, trials, resume).fit()
     finally:
-        ray.shutdown()
-    rows = storage.read_table(f"{RESULTS}/trials.parquet").to_pylist()
+        try:
+            clean_work_folders(run_dir, address)
+        finally:
+            ray.shutdown()
+    rows = storage.read_table(table_folder("trials")).to_pylist()
     return print_summary(rows, storage.location, time.monotonic() - started)
+
+
+def clean_work_folders(run_dir: str, address: str | None) -> None:
+    """Remove the sweep's trial scratch folders on every node: a trial removes its own when it ends,
+    but not when its process is killed (kill -9, a lost node, the scheduler stopping it)."""
+    if address is None:               # one machine: the driver's
+        remove_work_root(run_dir)
+        return
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    task = ray.remote(num_cpus=0, max_retries=0)(remove_work_root)
+    nodes = [n["NodeID"] for n in ray.nodes() if n.get("Alive")]
+    try:
+        ray.get([task.options(scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False)).remote(run_dir)
+                 for node in nodes], timeout=120)
+    except Exception as err:  # a node that left with its disk: nothing to clean there
+        print(f"raycnn: could not clean trial folders on every node ({type(err).__name__}); "
+              f"they are under $TMPDIR/raycnn-work on the nodes")
 
 
 def print_summary(rows: list[dict], run_dir: str, seconds: float) -> int:

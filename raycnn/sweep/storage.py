@@ -1,12 +1,22 @@
-"""RUN_DIR on a local disk or behind a URI (s3://, gs://, file://, ...), through pyarrow's filesystems.
+"""Where a sweep's files live, and how they are written: RUN_DIR on a local disk or behind a URI
+(s3://, gs://, file://, ...), through pyarrow's filesystems.
 
-Clusters keep runs in shared storage; the driver writes sweep.yaml, environment.json and the result
-tables there the same way it writes them to a local folder. Local writes are atomic (write, rename).
+    RUN_DIR/sweep.yaml, environment.json        the resolved sweep and the machines it ran on
+    RUN_DIR/results/<table>.parquet/            the result tables (raycnn.sweep.results)
+    RUN_DIR/tensorboard/<trial name>/           one TensorBoard run per trial (folder storage)
+    RUN_DIR/<trial label>/checkpoint_*/         Tune's copy of each trial's last checkpoint
+    $TMPDIR/raycnn-work/<run key>/<trial id>/   a trial's scratch folder on its node (removed by the sweep)
+
+Clusters keep runs in shared storage; the driver writes the run files there the same way it writes
+them to a local folder. Local writes are atomic (write, rename); object stores replace whole objects.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+import shutil
+import tempfile
 import uuid
 from pathlib import Path
 
@@ -14,7 +24,34 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-RESULTS = "results"  # RUN_DIR/results/*.parquet
+RESULTS = "results"          # RUN_DIR/results/<table>.parquet
+TENSORBOARD = "tensorboard"  # RUN_DIR/tensorboard/<trial name>/
+WORK = "raycnn-work"         # $TMPDIR/raycnn-work/<run key>/<trial id>/ on each node
+
+
+def shared_board(run_dir: str) -> str | None:
+    """RUN_DIR/tensorboard, where every trial writes its TensorBoard run; None with a bucket, where each
+    trial writes into its own folder and Tune syncs it."""
+    return None if "://" in run_dir else f"{run_dir}/{TENSORBOARD}"
+
+
+def tensorboard_logdir(run_dir: str) -> str:
+    """The --logdir that shows every trial of the sweep."""
+    return shared_board(run_dir) or run_dir
+
+
+def run_work_root(run_dir: str) -> Path:
+    """This node's scratch folder for one sweep's trials: the same on every resume, its own per sweep."""
+    key = hashlib.sha1(run_dir.encode()).hexdigest()[:12]
+    return Path(tempfile.gettempdir()) / WORK / f"{Path(run_dir).name[:40]}-{key}"
+
+
+def remove_work_root(run_dir: str) -> bool:
+    """Remove this node's scratch folders of the sweep (what killed or stopped trials left); True if any."""
+    root = run_work_root(run_dir)
+    found = root.exists()
+    shutil.rmtree(root, ignore_errors=True)
+    return found
 
 
 class RunStorage:
@@ -33,16 +70,34 @@ class RunStorage:
     def exists(self, relative: str) -> bool:
         return self.fs.get_file_info(self.path(relative)).type != pafs.FileType.NotFound
 
+    def is_folder(self, relative: str) -> bool:
+        return self.fs.get_file_info(self.path(relative)).type == pafs.FileType.Directory
+
+    def list_files(self, folder: str, suffix: str = ".parquet") -> list[str]:
+        """Names of the finished files in a folder (none half-written), sorted."""
+        if not self.is_folder(folder):
+            return []
+        infos = self.fs.get_file_info(pafs.FileSelector(self.path(folder)))
+        return sorted(i.base_name for i in infos if i.type == pafs.FileType.File
+                      and i.base_name.endswith(suffix) and not i.base_name.startswith((".", "_")))
+
+    def delete(self, relative: str) -> None:
+        try:
+            self.fs.delete_file(self.path(relative))
+        except FileNotFoundError:
+            pass
+
     def write_text(self, relative: str, text: str) -> None:
         self._write(relative, lambda target: _stream_text(self.fs, target, text))
 
     def write_table(self, relative: str, table: pa.Table) -> None:
         self._write(relative, lambda target: pq.write_table(table, target, filesystem=self.fs))
 
-    def read_table(self, relative: str) -> pa.Table | None:
+    def read_table(self, relative: str, schema: pa.Schema | None = None) -> pa.Table | None:
+        """A Parquet file, or a folder of them (one dataset); None when there is neither."""
         if not self.exists(relative):
             return None
-        return pq.read_table(self.path(relative), filesystem=self.fs)
+        return pq.read_table(self.path(relative), filesystem=self.fs, schema=schema)
 
     def _write(self, relative: str, write) -> None:
         target = self.path(relative)
@@ -50,7 +105,8 @@ class RunStorage:
         if not self.local:          # object stores replace whole objects: no torn reads
             write(target)
             return
-        partial = f"{target}.{os.getpid()}-{uuid.uuid4().hex[:6]}.tmp"
+        folder, name = target.rsplit("/", 1)
+        partial = f"{folder}/.{name}.{os.getpid()}-{uuid.uuid4().hex[:6]}.tmp"   # hidden from readers
         write(partial)
         os.replace(partial, target)
 

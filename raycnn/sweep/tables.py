@@ -1,80 +1,83 @@
-"""Result tables of a sweep, RUN_DIR/results/*.parquet, kept current while the sweep runs.
+"""`ResultTables`: the Tune callback in the sweep driver that keeps RUN_DIR/results/ current.
 
-- trials.parquet: one row per trial (every trial of the sweep, exactly once; pending ones too)
-- epochs.parquet: trial_id, epoch, train_loss, train_accuracy, val_loss, val_accuracy, lr, seconds
-- classes.parquet: trial_id, class_index, class_name, precision, recall, f1, support (test set)
-- confusion.parquet: trial_id, true_class, pred_class, count (test set, best-validation weights)
-
-`ResultTables` is a Tune callback in the driver: it rewrites the tables (atomically) when trials
-report, finish or fail, and reloads them when a sweep is resumed, so a crash loses nothing written.
+The tables and their layout are described in `raycnn.sweep.results`. Each Tune event updates one
+trial's row in memory (looking at that trial's own epochs only, never at other trials) and marks its
+part dirty; dirty parts are written every WRITE_INTERVAL_S, whenever Tune saves its experiment state
+(`get_state`), and when the sweep ends. Tables on disk are therefore never behind the state a
+`--resume` starts from: a trial Tune will not run again has its rows written, and one it will run
+again rewrites its own rows (one row per trial and epoch, however often an epoch is reported).
+Epoch rows (tuples, in EPOCH_COLUMNS order) of parts whose trials have all ended are dropped from
+memory once written (and read back only if one of their trials runs again), so the driver holds the
+epochs of running trials only.
 """
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
-import pyarrow as pa
 from ray import tune
 
-from raycnn.sweep.storage import RESULTS, RunStorage
+from raycnn.sweep.results import (EPOCH_COLUMNS, EPOCH_SCHEMA, compact_test_results, conform, part_file, pending_row,
+                                  rows_table, shard_of, table_folder, trials_schema, tuples_table)
+from raycnn.sweep.storage import RunStorage
 
-TRIAL_COLUMNS = ["trial_id", "trial_name", "status", "arch", "dataset", "augment", "kernel_size", "seed",
-                 "epochs_completed", "best_val_accuracy", "test_accuracy", "test_loss", "params",
-                 "train_seconds", "images_per_second", "error", "stop_reason", "started_at_epoch", "node_id", "gpu_ids"]
-EPOCH_COLUMNS = ["trial_id", "epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "seconds"]
 WRITE_INTERVAL_S = 2.0
-
-
-def flat_config(config: dict) -> dict[str, Any]:
-    """{section: {key: v}} -> {"section.key": v}, lists and mappings as JSON text."""
-    return {f"{section}.{key}": (json.dumps(value) if isinstance(value, (list, dict)) else value)
-            for section, values in config.items() for key, value in values.items()}
-
-
-def pending_row(spec: dict) -> dict[str, Any]:
-    config = spec["config"]
-    row = {column: None for column in TRIAL_COLUMNS}
-    row.update(trial_id=spec["trial_id"], trial_name=spec["name"], status="pending",
-               arch=config["model"]["arch"], dataset=config["data"]["dataset"],
-               augment=config["augment"]["preset"], kernel_size=config["model"]["kernel_size"],
-               seed=config["train"]["seed"], epochs_completed=0)
-    return {**row, **flat_config(config)}
+ENDED = ("completed", "early_stopped", "diverged", "oom", "error")
+VAL, SECONDS = EPOCH_COLUMNS.index("val_accuracy"), EPOCH_COLUMNS.index("seconds")
+ROW_FIELDS = ("test_accuracy", "test_loss", "params", "images_per_second", "error", "stop_reason",
+              "started_at_epoch", "node_id", "gpu_ids")
 
 
 class ResultTables(tune.Callback):
-    def __init__(self, run_location: str, specs: list[dict], on_end: Callable[[dict, dict], None] | None = None):
+    def __init__(self, run_location: str, specs: list[dict], on_end: Callable[[dict, dict], None] | None = None,
+                 clock: Callable[[], float] = time.monotonic):
         self.run_location = run_location          # RUN_DIR: a folder or a URI
         self.on_end = on_end                      # on_end(spec, row): a status the driver decided
-        self.storage: RunStorage | None = None
+        self.clock = clock
         self.specs = {spec["trial_id"]: spec for spec in specs}
+        self.position = {spec["trial_id"]: i for i, spec in enumerate(specs)}
+        self.members: dict[int, list[str]] = {}   # part -> its trial ids, in sweep order
+        for spec in specs:
+            self.members.setdefault(shard_of(self.position[spec["trial_id"]]), []).append(spec["trial_id"])
+        self.storage: RunStorage | None = None
+        self.schema = None
         self.trials: dict[str, dict] = {}
-        self.epochs: dict[tuple[str, int], dict] = {}
-        self.tests: dict[str, dict] = {}          # trial_id -> {"per_class": [...], "confusion": [[...]]}
+        self.epochs: dict[int, dict[str, dict[int, tuple]]] = {}  # loaded parts: part -> trial -> epoch -> row
+        self.dirty_trials: set[int] = set()
+        self.dirty_epochs: set[int] = set()
         self.last_write = 0.0
 
     def setup(self, **info) -> None:
         self.storage = RunStorage(self.run_location)
-        self.trials = {tid: pending_row(spec) for tid, spec in self.specs.items()}
-        self._load_existing()
+        rows = [pending_row(spec) for spec in self.specs.values()]
+        self.schema = trials_schema(rows)
+        self.trials = {row["trial_id"]: conform(row, self.schema) for row in rows}
+        existing = self.storage.read_table(table_folder("trials"), self.schema)   # a resumed sweep
+        for row in existing.to_pylist() if existing is not None else []:
+            if row["trial_id"] in self.trials:
+                self.trials[row["trial_id"]] = row
+        self.dirty_trials = set(self.members)    # every trial is listed from the start, pending ones too
+        self.write()
 
     # --- Tune events ---------------------------------------------------------------------------
 
     def on_trial_start(self, iteration, trials, trial, **info) -> None:
-        row = self.trials[_trial_id(trial)]
+        trial_id = _trial_id(trial)
+        row = self.trials[trial_id]
         if row["status"] in ("pending", "error"):
             row["status"] = "running"
-        self.write(force=True)
+        self.dirty_trials.add(self._part(trial_id))
 
     def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
         trial_id = _trial_id(trial)
         if "epoch" in result and "train_loss" in result:
-            self.epochs[(trial_id, int(result["epoch"]))] = {c: result.get(c) for c in EPOCH_COLUMNS} | {
-                "trial_id": trial_id, "epoch": int(result["epoch"])}
+            epoch = int(result["epoch"])
+            self._epochs_of(trial_id)[epoch] = (trial_id, epoch) + tuple(result.get(c) for c in EPOCH_COLUMNS[2:])
+            self.dirty_epochs.add(self._part(trial_id))
         self._update_row(trial_id, result)
-        self.write(force=bool(result.get("final")))
+        self.dirty_trials.add(self._part(trial_id))
 
     def on_trial_complete(self, iteration, trials, trial, **info) -> None:
         trial_id = _trial_id(trial)
@@ -85,13 +88,27 @@ class ResultTables(tune.Callback):
             row.update(status="completed" if finished else "early_stopped",
                        stop_reason=None if finished else "asha")
             self._ended(trial_id)
-        self.write(force=True)
+        self.dirty_trials.add(self._part(trial_id))
 
     def on_trial_error(self, iteration, trials, trial, **info) -> None:
-        row = self.trials[_trial_id(trial)]
-        row.update(status="error", error=_error_message(trial))
-        self._ended(_trial_id(trial))
-        self.write(force=True)
+        trial_id = _trial_id(trial)
+        self.trials[trial_id].update(status="error", error=_error_message(trial))
+        self._ended(trial_id)
+        self.dirty_trials.add(self._part(trial_id))
+
+    def on_step_end(self, iteration, trials, **info) -> None:
+        if self.clock() - self.last_write >= WRITE_INTERVAL_S:
+            self.write()
+
+    def get_state(self) -> None:
+        """Tune is saving the experiment state a resume starts from: the tables must not be behind it."""
+        self.write()
+        return None
+
+    def on_experiment_end(self, trials, **info) -> None:
+        self.write()
+        if all(row["status"] in ENDED for row in self.trials.values()):
+            compact_test_results(self.storage, self.position)
 
     def _ended(self, trial_id: str) -> None:
         if self.on_end is not None:
@@ -100,77 +117,52 @@ class ResultTables(tune.Callback):
             except Exception as err:  # a record beside the tables: never lose the tables for it
                 print(f"raycnn: could not record the end of {trial_id}: {err}")
 
-    def on_experiment_end(self, trials, **info) -> None:
-        self.write(force=True)
-
     # --- rows ------------------------------------------------------------------------------------
+
+    def _part(self, trial_id: str) -> int:
+        return shard_of(self.position[trial_id])
+
+    def _epochs_of(self, trial_id: str) -> dict[int, dict]:
+        """This trial's epoch rows (its part read back first if it was dropped from memory)."""
+        part = self._part(trial_id)
+        if part not in self.epochs:
+            self.epochs[part] = {}
+            if self.storage.exists(part_file("epochs", part)):
+                columns = self.storage.read_table(part_file("epochs", part), EPOCH_SCHEMA).to_pydict()
+                for row in zip(*(columns[c] for c in EPOCH_COLUMNS)):
+                    self.epochs[part].setdefault(row[0], {})[row[1]] = row
+        return self.epochs[part].setdefault(trial_id, {})
 
     def _update_row(self, trial_id: str, result: dict) -> None:
         row = self.trials[trial_id]
-        epochs = [e for (tid, _), e in self.epochs.items() if tid == trial_id]
+        epochs = self._epochs_of(trial_id)
         if epochs:
-            row.update(epochs_completed=max(e["epoch"] for e in epochs),
-                       best_val_accuracy=max(e["val_accuracy"] for e in epochs),
-                       train_seconds=sum(e["seconds"] for e in epochs))
-        for key in ("test_accuracy", "test_loss", "params", "images_per_second", "error", "stop_reason",
-                    "started_at_epoch", "node_id", "gpu_ids"):
+            row.update(epochs_completed=max(epochs), best_val_accuracy=max(e[VAL] for e in epochs.values()),
+                       train_seconds=sum(e[SECONDS] for e in epochs.values()))
+        for key in ROW_FIELDS:
             if result.get(key) is not None:
                 row[key] = result[key]
         if result.get("final"):
             row["status"] = result["status"]
             if result.get("train_seconds") is not None:
                 row["train_seconds"] = result["train_seconds"]
-        if result.get("per_class"):
-            self.tests[trial_id] = {"per_class": json.loads(result["per_class"]),
-                                    "confusion": json.loads(result["confusion"])}
-
-    def _load_existing(self) -> None:
-        read = lambda name: self.storage.read_table(f"{RESULTS}/{name}.parquet")  # noqa: E731
-        trials, epochs, classes, confusion = (read(n) for n in ("trials", "epochs", "classes", "confusion"))
-        for row in trials.to_pylist() if trials is not None else []:
-            if row["trial_id"] in self.trials:
-                self.trials[row["trial_id"]] = row
-        for row in epochs.to_pylist() if epochs is not None else []:
-            self.epochs[(row["trial_id"], row["epoch"])] = row
-        if classes is not None and confusion is not None:
-            class_rows, confusion_rows = classes.to_pylist(), confusion.to_pylist()
-            for trial_id in {r["trial_id"] for r in class_rows}:
-                self.tests[trial_id] = _test_from_rows(trial_id, class_rows, confusion_rows)
 
     # --- files -----------------------------------------------------------------------------------
 
-    def write(self, force: bool = False) -> None:
-        now = time.monotonic()
-        if not force and now - self.last_write < WRITE_INTERVAL_S:
-            return
-        self.last_write = now
-        ordered = [self.trials[tid] for tid in sorted(self.trials)]
-        self._write("trials", ordered, TRIAL_COLUMNS)
-        self._write("epochs", [self.epochs[k] for k in sorted(self.epochs)], EPOCH_COLUMNS)
-        self._write("classes", self._class_rows(), ["trial_id", "class_index", "class_name", "precision",
-                                                    "recall", "f1", "support"])
-        self._write("confusion", self._confusion_rows(), ["trial_id", "true_class", "pred_class", "count"])
-
-    def _write(self, name: str, rows: list[dict], leading: list[str]) -> None:
-        columns = leading + sorted({k for row in rows for k in row} - set(leading))
-        if rows:
-            table = pa.Table.from_pylist([{c: row.get(c) for c in columns} for row in rows])
-        else:
-            table = pa.table({c: pa.array([], pa.null()) for c in columns})
-        self.storage.write_table(f"{RESULTS}/{name}.parquet", table)
-
-    def _class_rows(self) -> list[dict]:
-        return [{"trial_id": tid, "class_index": i, "class_name": row["class"], "precision": row["precision"],
-                 "recall": row["recall"], "f1": row["f1"], "support": row["support"]}
-                for tid in sorted(self.tests) for i, row in enumerate(self.tests[tid]["per_class"])]
-
-    def _confusion_rows(self) -> list[dict]:
-        rows = []
-        for tid in sorted(self.tests):
-            for true, counts in enumerate(self.tests[tid]["confusion"]):
-                rows += [{"trial_id": tid, "true_class": true, "pred_class": pred, "count": int(count)}
-                         for pred, count in enumerate(counts)]
-        return rows
+    def write(self) -> None:
+        """Write the dirty parts; each part file is replaced whole."""
+        for part in sorted(self.dirty_trials):
+            rows = [self.trials[trial_id] for trial_id in self.members[part]]
+            self.storage.write_table(part_file("trials", part), rows_table(rows, self.schema))
+        for part in sorted(self.dirty_epochs):
+            rows = [self.epochs[part][trial_id][epoch] for trial_id in self.members[part]
+                    if trial_id in self.epochs[part] for epoch in sorted(self.epochs[part][trial_id])]
+            self.storage.write_table(part_file("epochs", part), tuples_table(rows, EPOCH_SCHEMA))
+        self.dirty_trials.clear()
+        self.dirty_epochs.clear()
+        self.last_write = self.clock()
+        for part in [p for p in self.epochs if all(self.trials[t]["status"] in ENDED for t in self.members[p])]:
+            del self.epochs[part]                 # written, and no trial of it is running
 
 
 def _trial_id(trial) -> str:
@@ -193,17 +185,3 @@ def _error_message(trial) -> str:
     if not lines:
         return "the trial failed; see error.txt in its folder"
     return lines[-1][:500]
-
-
-def _test_from_rows(trial_id: str, classes: list[dict], confusion: list[dict]) -> dict:
-    mine = sorted((r for r in classes if r["trial_id"] == trial_id), key=lambda r: r["class_index"])
-    size = len(mine)
-    matrix = [[0] * size for _ in range(size)]
-    for r in confusion:
-        if r["trial_id"] == trial_id:
-            matrix[r["true_class"]][r["pred_class"]] = r["count"]
-    per_class = [{"class": r["class_name"], "precision": r["precision"], "recall": r["recall"],
-                  "f1": r["f1"], "support": r["support"]} for r in mine]
-    return {"per_class": per_class, "confusion": matrix}
-
-

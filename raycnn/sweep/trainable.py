@@ -1,7 +1,11 @@
 """The Ray Tune trial: a thin adapter around `raycnn.fit.fit`. The only training code that knows Ray.
 
-Each epoch it reports the epoch's metrics plus the test results of the best weights so far, with a
-checkpoint (last.pt, best.pt, test_at_best.json). A trial that ASHA stops is killed between two
+Each epoch it reports the epoch's metrics plus the test accuracy and loss of the best weights so far
+(small, flat scalars: what the scheduler and the trials table need), with a checkpoint (last.pt,
+best.pt, test_at_best.json). The best weights' per-class results and confusion matrix never pass
+through Tune: the trial writes them into the result tables itself, once per change of its best
+weights (`raycnn.sweep.results.write_test_results`). Its scratch folder is
+$TMPDIR/raycnn-work/<run>/<trial id>, removed when it ends (and by the sweep, for a killed trial). A trial that ASHA stops is killed between two
 epochs, and its last report already holds everything the result tables need. A NaN loss ends the
 trial as `diverged` and running out of memory (CUDA or CPU) as `oom` (neither retried); any other error propagates,
 so Tune retries the trial from its last checkpoint up to `max_failures` times.
@@ -12,7 +16,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import shutil
-import tempfile
 from pathlib import Path
 
 import ray
@@ -21,6 +24,8 @@ from ray import tune
 from raycnn.config import run_config_from_dict
 from raycnn.errors import is_out_of_memory
 from raycnn.fit import FitResult, TestEvaluation, TrainingDiverged, count_trial_parameters, fit
+from raycnn.sweep.results import write_test_results
+from raycnn.sweep.storage import run_work_root
 from raycnn.tensorboard import EpochLogger, hyperparameters
 
 TEST_FILE = "test_at_best.json"
@@ -32,7 +37,9 @@ def run_trial(params: dict) -> None:
     """Entry point given to `tune.Tuner`; `params["trial"]` is a TrialSpec as a plain dict."""
     spec = params["trial"]
     config = run_config_from_dict(spec["config"], f"trial {spec['trial_id']}")
-    work = Path(tempfile.mkdtemp(prefix=f"raycnn-{spec['trial_id']}-"))
+    work = run_work_root(spec["run_dir"]) / spec["trial_id"]
+    shutil.rmtree(work, ignore_errors=True)     # an earlier, killed attempt's: the checkpoint is Tune's
+    work.mkdir(parents=True)
     try:
         _run(spec, config, work)
     finally:
@@ -53,6 +60,7 @@ def _run(spec: dict, config, work: Path) -> None:
     def on_improvement(test: TestEvaluation) -> None:
         board.new_best(test)
         best["test"] = dataclasses.asdict(test)
+        write_test_results(spec["run_dir"], spec["trial_id"], test.per_class, test.confusion)
         checkpoints.mkdir(parents=True, exist_ok=True)
         (checkpoints / TEST_FILE).write_text(json.dumps(best["test"]))
 
@@ -70,6 +78,8 @@ def _run(spec: dict, config, work: Path) -> None:
     result, end = None, {}
     try:
         result = fit(config, report=report, out_dir=work, resume=resumed, on_improvement=on_improvement)
+        if best["test"] is None or best["test"]["confusion"] != result.confusion:  # not written yet
+            write_test_results(spec["run_dir"], spec["trial_id"], result.per_class, result.confusion)
         end = _final_metrics(base, result)
     except TrainingDiverged as err:
         end = _end_metrics(base, "diverged", str(err), best["test"], config)
@@ -92,23 +102,21 @@ def _end_metrics(base: dict, status: str, error: str, test: dict | None, config)
 
 def _final_metrics(base: dict, result: FitResult) -> dict:
     last = dataclasses.asdict(result.history[-1])
-    test = {"accuracy": result.test_accuracy, "loss": result.test_loss, "per_class": result.per_class,
-            "confusion": result.confusion}
+    test = {"accuracy": result.test_accuracy, "loss": result.test_loss}
     return {**base, **last, **_test_columns(test), "final": True,
             "status": "early_stopped" if result.status == "early_stopped" else "completed",
             "stop_reason": "patience" if result.status == "early_stopped" else None,
             "best_val_accuracy": result.val_accuracy, "best_epoch": result.best_epoch,
             "params": result.params, "train_seconds": result.train_seconds,
             "images_per_second": result.train_images_per_second, "precision": result.precision,
-            "device": result.device, "classes": json.dumps(list(result.classes))}
+            "device": result.device}
 
 
 def _test_columns(test: dict | None) -> dict:
-    """Test results of the best weights so far, flat for Tune (lists as JSON text)."""
+    """Test accuracy and loss of the best weights so far: scalars, whatever the number of classes."""
     if not test:
         return {}
-    return {"test_accuracy": test["accuracy"], "test_loss": test["loss"],
-            "per_class": json.dumps(test["per_class"]), "confusion": json.dumps(test["confusion"])}
+    return {"test_accuracy": test["accuracy"], "test_loss": test["loss"]}
 
 
 def _restore_checkpoint(checkpoints: Path) -> bool:
