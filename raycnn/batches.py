@@ -77,4 +77,4 @@ class BatchPipeline:
                 batch_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """Unaugmented batches in order, for evaluation."""
         for start in range(0, len(images), batch_size):
-            yield self(images[start:start + batch_size]), labels[start:start + batch_size]
+            yield self(images[start:start + batch_size]), labels[start:start + batch_size].to(self.device)

@@ -4,13 +4,13 @@ epoch) and CHECKPOINT_DIR/best.pt (the best-validation weights). Both load with
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from pathlib import Path
 
 import torch
 
 from raycnn.errors import ConfigError
+from raycnn.training_state import TrainingState
 
 LAST, BEST = "last.pt", "best.pt"
 
@@ -31,7 +31,7 @@ def save_last(checkpoint_dir: Path, trial) -> None:
         "optimizer": trial.optimizer.state_dict(),
         "scheduler": trial.scheduler.state_dict() if trial.scheduler is not None else None,
         "scaler": trial.scaler.state_dict(),
-        "state": _state_to_dict(trial.state),
+        "state": trial.state.to_dict(),
         "rng": {
             "torch": torch.get_rng_state(),
             "cuda": torch.cuda.get_rng_state(trial.device) if trial.device.type == "cuda" else None,
@@ -57,7 +57,7 @@ def restore(trial, checkpoint: dict) -> None:
     if trial.scheduler is not None:
         trial.scheduler.load_state_dict(checkpoint["scheduler"])
     trial.scaler.load_state_dict(checkpoint["scaler"])
-    trial.state = _state_from_dict(checkpoint["state"])
+    trial.state = TrainingState.from_dict(checkpoint["state"])
     trial.best_weights = checkpoint["best"]
     rng = checkpoint["rng"]
     torch.set_rng_state(rng["torch"].cpu())
@@ -75,19 +75,6 @@ def _check_same_config(current: dict, stored: dict, where: Path) -> None:
                 raise ConfigError(f"{where} holds a checkpoint of a different run ({section}.{key} was "
                                   f"{value!r}, now {current[section].get(key)!r}); use another --out "
                                   f"or the same settings")
-
-
-def _state_to_dict(state) -> dict:
-    out = dataclasses.asdict(state)
-    out["history"] = [dataclasses.asdict(m) for m in state.history]
-    return out
-
-
-def _state_from_dict(values: dict):
-    from raycnn.fit import EpochMetrics, TrainingState
-
-    history = [EpochMetrics(**m) for m in values["history"]]
-    return TrainingState(**{**values, "history": history})
 
 
 def _atomic_save(obj, path: Path) -> None:

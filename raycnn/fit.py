@@ -32,20 +32,7 @@ from raycnn.metrics import confusion_matrix, per_class_metrics
 from raycnn.models import build_model, count_parameters
 from raycnn.optim import build_optimizer, build_scheduler, step_scheduler_after_epoch
 from raycnn.precision import autocast, choose_precision, resolve_device
-
-
-@dataclass(frozen=True)
-class EpochMetrics:
-    epoch: int                       # 1-based
-    train_loss: float
-    train_accuracy: float
-    val_loss: float
-    val_accuracy: float
-    lr: float                        # at the end of the epoch
-    seconds: float                   # the epoch's wall time, training and validation
-    images_per_second: float         # training images per second of training passes
-    elapsed_seconds: float = 0.0     # the run's wall time so far, resumed sessions included
-    params: int = 0                  # trainable parameters of the model being trained
+from raycnn.training_state import EpochMetrics, TrainingState
 
 
 Report = Callable[[EpochMetrics], "bool | None"]
@@ -93,19 +80,6 @@ MISCLASSIFIED_SHOWN = 36
 
 class TrainingDiverged(RaycnnError):
     """The training loss became NaN or infinite."""
-
-
-@dataclass
-class TrainingState:
-    """What changes from epoch to epoch; saved with every checkpoint."""
-
-    epoch: int = 0                   # epochs completed
-    best_val_accuracy: float = -1.0
-    best_epoch: int = 0
-    train_seconds: float = 0.0
-    train_images: int = 0
-    compute_seconds: float = 0.0
-    history: list[EpochMetrics] = field(default_factory=list)
 
 
 @dataclass
@@ -189,9 +163,20 @@ def prepare_trial(config: RunConfig, out_dir: str | Path | None, resume: bool) -
     return trial
 
 
+GPU_DATA_SHARE = 0.25  # a dataset up to this share of the GPU's free memory is copied onto it whole
+
+
 def _to_device(dataset: Dataset, device: torch.device) -> dict[str, torch.Tensor]:
+    """The splits where batches are taken from: on a GPU when they fit in a share of its free memory
+    (one copy per trial, no transfer per batch); else where they are, the machine's mapped cache (the
+    CPU, or a GPU too small for them: each batch is gathered there and copied over)."""
     names = ("train_x", "train_y", "val_x", "val_y", "test_x", "test_y")
-    return {name: getattr(dataset, name).to(device) for name in names}
+    tensors = {name: getattr(dataset, name) for name in names}
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        if sum(t.numel() * t.element_size() for t in tensors.values()) > GPU_DATA_SHARE * free:
+            return tensors
+    return {name: tensor.to(device) for name, tensor in tensors.items()}
 
 
 def run_epoch(trial: Trial, progress: bool = False) -> EpochMetrics:
@@ -232,7 +217,7 @@ def train_one_epoch(trial: Trial, progress: bool = False) -> tuple[float, float,
     """One pass over the (oversampled, shuffled) training split: mean loss, accuracy, images, seconds."""
     config, model, data = trial.config.train, trial.model, trial.data
     model.train()
-    order = epoch_order(trial.dataset.train_y, trial.weights, trial.order_generator).to(trial.device)
+    order = epoch_order(trial.dataset.train_y, trial.weights, trial.order_generator).to(data["train_x"].device)
     slices = batch_slices(len(order), config.batch_size)
     loss_sum = torch.zeros((), device=trial.device)
     correct = torch.zeros((), device=trial.device, dtype=torch.int64)
@@ -240,7 +225,7 @@ def train_one_epoch(trial: Trial, progress: bool = False) -> tuple[float, float,
     start = time.perf_counter()
     for batch in _progress(slices, progress, f"epoch {trial.state.epoch + 1}/{config.epochs}"):
         index = order[batch]
-        labels = data["train_y"][index]
+        labels = data["train_y"][index].to(trial.device, non_blocking=True)
         images = trial.pipeline(data["train_x"][index], labels, trial.augmenter, trial.augment_generator)
         logits, loss = _train_step(trial, images, labels)
         loss_sum += loss.detach() * len(labels)
@@ -268,6 +253,7 @@ def _train_step(trial: Trial, images: torch.Tensor, labels: torch.Tensor) -> tup
 def evaluate(trial: Trial, images: torch.Tensor, labels: torch.Tensor) -> tuple[float, float, torch.Tensor]:
     """Mean loss, accuracy and predictions of the current weights (no augmentation, no dropout)."""
     trial.model.eval()
+    labels = labels.to(trial.device)     # the images stay where they are: batches are moved over
     loss_sum = torch.zeros((), device=trial.device, dtype=torch.float64)
     predictions = []
     for batch, batch_labels in trial.pipeline.batches(images, labels, 2 * trial.config.train.batch_size):
@@ -304,7 +290,7 @@ def finish(trial: Trial, status: str) -> FitResult:
 def evaluate_test(trial: Trial) -> TestEvaluation:
     """Test accuracy, loss, per-class scores and confusion matrix of the current weights."""
     loss, accuracy, predicted = evaluate(trial, trial.data["test_x"], trial.data["test_y"])
-    labels = trial.data["test_y"]
+    labels = trial.data["test_y"].to(trial.device)
     confusion = confusion_matrix(predicted, labels, trial.dataset.num_classes)
     wrong = (predicted != labels).nonzero().flatten()[:MISCLASSIFIED_SHOWN].tolist()
     return TestEvaluation(accuracy=accuracy, loss=loss, per_class=per_class_metrics(confusion, trial.dataset.classes),

@@ -62,10 +62,31 @@ def test_image_folder_is_decoded_once_and_cached(tmp_path):
     assert data.classes == ("cat", "dog", "frog") and data.input_shape == (3, 10, 12)
     assert len(data.test_y) == 30 and len(data.train_y) + len(data.val_y) == 30
     assert list((tmp_path / "cache").glob("imagefolder-*.pt"))
-    shutil.rmtree(folder)                      # from now on only the cache can answer
-    loader._MEMO.clear()
+    shutil.rmtree(folder)                      # from now on only the caches can answer
+    loader._SPLITS.clear(), loader._DECODED.clear()
     again = load_dataset(config)
     assert torch.equal(again.train_x, data.train_x) and torch.equal(again.test_y, data.test_y)
+    shutil.rmtree(loader.splits_folder(config))   # the splits are made again from the decode cache
+    loader._SPLITS.clear(), loader._DECODED.clear()
+    assert torch.equal(load_dataset(config).val_x, data.val_x)
+
+
+def test_trials_map_one_shared_copy_of_the_splits(tmp_path):
+    """The images a run trains on are the cache file's pages (mapped read-only), not a private copy."""
+    config = DataConfig(dataset="digits", cache_dir=str(tmp_path / "cache"), subset=0.5)
+    data = load_dataset(config)
+    folder = loader.splits_folder(config)
+    for split in ("train", "val", "test"):
+        images = getattr(data, f"{split}_x")
+        assert (folder / f"{split}_x.u8").stat().st_size == images.numel()
+        mapped = torch.from_file(str(folder / f"{split}_x.u8"), shared=False, size=images.numel(), dtype=torch.uint8)
+        assert torch.equal(mapped.view(images.shape), images)
+    if Path("/proc/self/maps").exists():     # Linux: the process maps the file instead of holding a copy
+        assert str(folder / "train_x.u8") in Path("/proc/self/maps").read_text()
+    shutil.rmtree(folder)
+    loader._SPLITS.clear()
+    fresh = load_dataset(config)
+    assert torch.equal(fresh.train_x, data.train_x) and fresh.mean == data.mean   # the same split, rebuilt
 
 
 def test_image_folder_with_val_split_and_grey_images(tmp_path):

@@ -15,6 +15,7 @@ import pytest
 from conftest import REPO, read_hparams, read_images, read_scalars, read_status
 from raycnn.config import DataConfig
 from raycnn.data import load_dataset
+from raycnn.sweep.storage import run_work_root
 from raycnn.tensorboard import EPOCH_TAGS, STATUS_CODES
 
 pytestmark = pytest.mark.slow
@@ -110,6 +111,7 @@ def test_quickstart_sweep_writes_consistent_tables(tmp_path):
         images = read_images(boards[row["trial_name"]])   # stopped trials too: drawn at ASHA's rungs
         assert min(images["test/confusion_matrix"]) >= 10 * 48 and "test/misclassified" in images
     assert not list(run_dir.glob("t0001*/events.out.tfevents*"))     # Ray's own logger is off: one writer
+    assert not run_work_root(str(run_dir)).exists()          # no trial left its scratch folder (ASHA stops too)
 
 
 def test_diverged_oom_and_error_trials_do_not_stop_the_others(tmp_path):
@@ -173,6 +175,45 @@ max_concurrent: 1
     for trial_id in interrupted:                        # the curve continues, no step written twice
         steps = [s for s, _ in read_scalars(run_dir / "tensorboard" / after[trial_id]["trial_name"])["train/loss"]]
         assert steps == list(range(1, 11))
+    assert not run_work_root(str(run_dir)).exists()     # what the killed trials left is gone
+
+
+def image_folder(root: Path, classes: int, train: int = 3, test: int = 2) -> Path:
+    """`classes` classes of tiny grey PNGs (brightness tells the class, plus noise)."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for split, count in (("train", train), ("test", test)):
+        for label in range(classes):
+            (root / split / f"c{label:03d}").mkdir(parents=True)
+            for i in range(count):
+                pixels = rng.integers(0, 64, (8, 8)) + (label * 191) % 192
+                Image.fromarray(pixels.astype(np.uint8), "L").save(root / split / f"c{label:03d}" / f"{i}.png")
+    return root
+
+
+def test_a_100_class_sweep_keeps_per_class_results_out_of_tune(tmp_path):
+    data = image_folder(tmp_path / "data", classes=100)
+    sweep = write_sweep(tmp_path / "c100.yaml", f"""
+fixed: {{data: {{dataset: imagefolder, data_path: {data}, val_fraction: 0.34}}, model: {{filters: [8, 16]}},
+        train: {{epochs: 2}}}}
+space: {{train.seed: [0, 1]}}
+scheduler: {{kind: fifo}}
+""")
+    code, out, err = finish(start_sweep(str(sweep), "--storage", str(tmp_path / "runs")))
+    assert code == 0, err[-3000:]
+    run_dir = tmp_path / "runs" / "test"
+    trials, classes, confusion = table(run_dir, "trials"), table(run_dir, "classes"), table(run_dir, "confusion")
+    assert len(classes) == 2 * 100 and len(confusion) == 2 * 100 * 100
+    for row in trials:
+        cells = [c for c in confusion if c["trial_id"] == row["trial_id"]]
+        assert sum(c["count"] for c in cells) == 200
+        correct = sum(c["count"] for c in cells if c["true_class"] == c["pred_class"])
+        assert correct / 200 == pytest.approx(row["test_accuracy"])
+    state = sorted(run_dir.glob("experiment_state-*.json"))[-1].read_text()   # Ray Tune's own record
+    assert "per_class" not in state and "confusion" not in state
+    assert len(state) / len(trials) < 40_000          # it was ~150 kB per trial with 100 classes
 
 
 def test_sweep_on_a_simulated_gpu_cluster_packs_fractional_gpus_and_survives_losing_a_node(tmp_path):

@@ -1,13 +1,22 @@
-"""`load_dataset(config)`: decode once (cached on disk), then subset, split and describe.
+"""`load_dataset(config)`: decode once, split once, then map the splits read-only in every process.
 
-The decoded uint8 tensors are cached under the cache folder (`data.cache_dir`, else
-$RAYCNN_CACHE_DIR, else ~/.cache/raycnn) and memoised in the process, so trials in one worker
-and later runs on the same machine never decode again.
+Two caches under the cache folder (`data.cache_dir`, else $RAYCNN_CACHE_DIR, else ~/.cache/raycnn):
+- `<source key>.pt`: the dataset as its source decodes it (uint8 tensors), written once per machine;
+- `<source key>-s<subset>-v<val fraction>/`: the splits a run trains on (train/val/test images and
+  labels as raw uint8/int64 files, with meta.json: classes, shapes, channel mean and std).
+Processes map the split files read-only (`torch.from_file`, copy-on-write), so every trial on a node
+shares one copy of the data in the page cache: a trial's own memory does not hold the dataset, and a
+dataset larger than memory still trains, its batches read from the map (the kernel pages them in).
+The splits are built from the mapped decode cache in chunks, never as a whole second copy in memory.
 """
 
 from __future__ import annotations
 
+import json
+import math
 import os
+import shutil
+import uuid
 from pathlib import Path
 
 import torch
@@ -18,7 +27,11 @@ from raycnn.errors import DataError
 
 SUBSET_SEED = 0      # fixed: every trial of a study sees the same subset...
 VALIDATION_SEED = 1  # ...and the same validation split, whatever its training seed
-_MEMO: dict[Path, DecodedData] = {}
+SPLITS = ("train", "val", "test")
+SPLITS_VERSION = 1
+CHUNK_BYTES = 64 << 20  # splits are copied out of the decode cache this much at a time
+_DECODED: dict[Path, DecodedData] = {}                       # this process's mapped caches
+_SPLITS: dict[Path, tuple[dict, dict[str, torch.Tensor]]] = {}
 
 
 def cache_folder(config) -> Path:
@@ -27,47 +40,56 @@ def cache_folder(config) -> Path:
 
 
 def load_dataset(config) -> Dataset:
-    decoded = decode_cached(config)
-    train_x, train_y = _subset(decoded.train_x, decoded.train_y, config.subset)
-    test_x, test_y = _subset(decoded.test_x, decoded.test_y, config.subset)
-    if decoded.val_x is not None:
-        val_x, val_y = _subset(decoded.val_x, decoded.val_y, config.subset)
-    else:
-        val_idx, train_idx = stratified_split(train_y, config.val_fraction, VALIDATION_SEED)
-        val_x, val_y, train_x, train_y = train_x[val_idx], train_y[val_idx], train_x[train_idx], train_y[train_idx]
-    mean, std = channel_stats(train_x)
-    size = (config.image_size,) * 2 if config.image_size else tuple(train_x.shape[2:])
-    return Dataset(name=config.dataset, classes=decoded.classes, train_x=train_x, train_y=train_y,
-                   val_x=val_x, val_y=val_y, test_x=test_x, test_y=test_y,
-                   flip_keeps_label=decoded.flip_keeps_label, mean=mean, std=std, image_size=size)
+    """The run's train/val/test splits, mapped from this machine's split cache (built on first use)."""
+    folder = splits_folder(config)
+    if folder not in _SPLITS:
+        if not (folder / "meta.json").exists():
+            _write_splits(folder, decode_cached(config), config)
+        _SPLITS[folder] = _map_splits(folder)
+    meta, tensors = _SPLITS[folder]
+    size = (config.image_size,) * 2 if config.image_size else tuple(meta["shape"])
+    return Dataset(name=config.dataset, classes=tuple(meta["classes"]), **tensors,
+                   flip_keeps_label=meta["flip_keeps_label"], mean=tuple(meta["mean"]), std=tuple(meta["std"]),
+                   image_size=size)
+
+
+def splits_folder(config) -> Path:
+    return _decoded_path(config).with_name(
+        f"{_decoded_path(config).stem}-s{config.subset:g}-v{config.val_fraction:g}-splits{SPLITS_VERSION}")
 
 
 def describe_dataset(config) -> DatasetInfo:
     """Channels, size (after image_size) and class count, without decoding when not cached yet.
     Raises DataError when the data is neither present nor downloadable."""
-    source = get_source(config.dataset)
-    path = cache_folder(config) / f"{source.cache_key(config)}.pt"
-    decoded = _MEMO.get(path) or (_read_cache(path) if path.exists() else None)
-    if decoded is None:
-        info = source.describe(config)
-    else:
+    meta_file = splits_folder(config) / "meta.json"
+    path = _decoded_path(config)
+    decoded = _DECODED.get(path) or (_read_cache(path) if path.exists() else None)
+    if meta_file.exists():
+        meta = json.loads(meta_file.read_text())
+        info = DatasetInfo(meta["channels"], tuple(meta["shape"]), len(meta["classes"]))
+    elif decoded is not None:
         info = DatasetInfo(decoded.train_x.shape[1], tuple(decoded.train_x.shape[2:]), len(decoded.classes))
+    else:
+        info = get_source(config.dataset).describe(config)
     if config.image_size:
         info = DatasetInfo(info.channels, (config.image_size, config.image_size), info.num_classes)
     return info
 
 
+def _decoded_path(config) -> Path:
+    return cache_folder(config) / f"{get_source(config.dataset).cache_key(config)}.pt"
+
+
 def decode_cached(config) -> DecodedData:
-    """The decoded dataset: from this process's memo, else the disk cache, else its source."""
-    source = get_source(config.dataset)
-    path = cache_folder(config) / f"{source.cache_key(config)}.pt"
-    if path in _MEMO:
-        return _MEMO[path]
+    """The decoded dataset: from this process's memo, else the disk cache (mapped), else its source."""
+    path = _decoded_path(config)
+    if path in _DECODED:
+        return _DECODED[path]
     decoded = _read_cache(path)
     if decoded is None:
-        decoded = source.decode(config)
-        _write_cache(path, decoded)
-    _MEMO[path] = decoded
+        _write_cache(path, get_source(config.dataset).decode(config))
+        decoded = _read_cache(path)     # mapped: the decoded copy in memory is let go
+    _DECODED[path] = decoded
     return decoded
 
 
@@ -75,7 +97,7 @@ def _read_cache(path: Path) -> DecodedData | None:
     if not path.exists():
         return None
     try:
-        return DecodedData.from_state(torch.load(path, weights_only=True))
+        return DecodedData.from_state(torch.load(path, weights_only=True, mmap=True))
     except Exception:  # a truncated or foreign file: decode again and overwrite it
         return None
 
@@ -87,12 +109,79 @@ def _write_cache(path: Path, decoded: DecodedData) -> None:
         torch.save(decoded.to_state(), partial)
         os.replace(partial, path)  # atomic: concurrent trials never read half a file
     except OSError as err:
-        raise DataError(f"cannot write the dataset cache {path} ({err.strerror}); set --cache-dir or "
-                        f"$RAYCNN_CACHE_DIR to a writable folder") from None
+        raise _unwritable(path, err) from None
 
 
-def _subset(images: torch.Tensor, labels: torch.Tensor, fraction: float) -> tuple[torch.Tensor, torch.Tensor]:
+def _unwritable(path: Path, err: OSError) -> DataError:
+    return DataError(f"cannot write the dataset cache {path} ({err.strerror}); set --cache-dir or "
+                     f"$RAYCNN_CACHE_DIR to a writable folder with room for the dataset")
+
+
+# --- the split cache ---------------------------------------------------------------------------
+
+def _split_indices(decoded: DecodedData, config) -> dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """split -> (source images, source labels, indices into them), after subset and validation split."""
+    train = _subset(decoded.train_y, config.subset)
+    test = _subset(decoded.test_y, config.subset)
+    if decoded.val_x is not None:
+        val = (decoded.val_x, decoded.val_y, _subset(decoded.val_y, config.subset))
+    else:
+        val_part, train_part = stratified_split(decoded.train_y[train], config.val_fraction, VALIDATION_SEED)
+        val, train = (decoded.train_x, decoded.train_y, train[val_part]), train[train_part]
+    return {"train": (decoded.train_x, decoded.train_y, train), "val": val,
+            "test": (decoded.test_x, decoded.test_y, test)}
+
+
+def _subset(labels: torch.Tensor, fraction: float) -> torch.Tensor:
     if fraction >= 1.0:
-        return images, labels
+        return torch.arange(len(labels))
     chosen, _ = stratified_split(labels, fraction, SUBSET_SEED)
-    return images[chosen], labels[chosen]
+    return chosen
+
+
+def _write_splits(folder: Path, decoded: DecodedData, config) -> None:
+    """Write the splits aside, then rename the folder into place (a concurrent writer's copy wins)."""
+    partial = folder.with_name(f".{folder.name}.{os.getpid()}-{uuid.uuid4().hex[:6]}")
+    try:
+        partial.mkdir(parents=True)
+        meta = {"version": SPLITS_VERSION, "classes": list(decoded.classes), "channels": decoded.train_x.shape[1],
+                "shape": list(decoded.train_x.shape[2:]), "flip_keeps_label": decoded.flip_keeps_label, "sizes": {}}
+        for split, (images, labels, index) in _split_indices(decoded, config).items():
+            written = _copy_rows(images, index, partial / f"{split}_x.u8")
+            torch.save(labels[index].clone(), partial / f"{split}_y.pt")
+            meta["sizes"][split] = len(index)
+            if split == "train":
+                meta["mean"], meta["std"] = channel_stats(written)
+        (partial / "meta.json").write_text(json.dumps(meta))
+        try:
+            partial.rename(folder)
+        except OSError:
+            if not (folder / "meta.json").exists():
+                raise
+    except OSError as err:
+        raise _unwritable(folder, err) from None
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
+
+
+def _copy_rows(images: torch.Tensor, index: torch.Tensor, path: Path) -> torch.Tensor:
+    """images[index] into a new file-backed tensor, a chunk at a time."""
+    shape = (len(index), *images.shape[1:])
+    out = torch.from_file(str(path), shared=True, size=max(1, math.prod(shape)), dtype=torch.uint8)
+    out = out[:math.prod(shape)].view(shape)
+    step = max(1, CHUNK_BYTES // max(1, math.prod(images.shape[1:])))
+    for start in range(0, len(index), step):
+        out[start:start + step] = images[index[start:start + step]]
+    return out
+
+
+def _map_splits(folder: Path) -> tuple[dict, dict[str, torch.Tensor]]:
+    meta = json.loads((folder / "meta.json").read_text())
+    tensors = {}
+    for split in SPLITS:
+        shape = (meta["sizes"][split], meta["channels"], *meta["shape"])
+        mapped = torch.from_file(str(folder / f"{split}_x.u8"), shared=False, size=max(1, math.prod(shape)),
+                                 dtype=torch.uint8)
+        tensors[f"{split}_x"] = mapped[:math.prod(shape)].view(shape)
+        tensors[f"{split}_y"] = torch.load(folder / f"{split}_y.pt", weights_only=True)
+    return meta, tensors

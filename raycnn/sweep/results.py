@@ -43,7 +43,8 @@ TRIAL_FIELDS = {
     "epochs_completed": pa.int64(), "best_val_accuracy": pa.float64(), "test_accuracy": pa.float64(),
     "test_loss": pa.float64(), "params": pa.int64(), "train_seconds": pa.float64(),
     "images_per_second": pa.float64(), "error": pa.string(), "stop_reason": pa.string(),
-    "started_at_epoch": pa.int64(), "node_id": pa.string(), "gpu_ids": pa.string()}
+    "started_at_epoch": pa.int64(), "node_id": pa.string(), "gpu_ids": pa.string(),
+    "started_at": pa.float64(), "ended_at": pa.float64()}   # Unix seconds, the driver's clock
 TRIAL_COLUMNS = list(TRIAL_FIELDS)
 EPOCH_SCHEMA = pa.schema([("trial_id", pa.string()), ("epoch", pa.int64()), ("train_loss", pa.float64()),
                           ("train_accuracy", pa.float64()), ("val_loss", pa.float64()),

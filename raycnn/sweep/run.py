@@ -123,12 +123,12 @@ def start_ray(address: str | None) -> None:
 
 
 def prepare_datasets(trials: list[TrialSpec]) -> None:
-    """Decode each dataset of the sweep once, into this machine's cache, before any trial starts:
-    trials then load the cached tensors instead of decoding side by side."""
-    from raycnn.data.loader import decode_cached
+    """Decode and split each dataset of the sweep once, into this machine's cache, before any trial
+    starts: trials then map the cached splits (one copy in memory per machine) instead of decoding."""
+    from raycnn.data import load_dataset
 
     for data in {t.config.data for t in trials}:
-        decode_cached(data)
+        load_dataset(data)
 
 
 def prepare_cluster(sweep: SweepConfig, trials: list[TrialSpec]) -> None:
@@ -169,14 +169,14 @@ def check_node(marker: str | None, token: str, data: list) -> dict:
     """Runs on one node: does it see the storage folder, and can it load every dataset (into its cache)?"""
     import socket
 
-    from raycnn.data.loader import decode_cached
+    from raycnn.data import load_dataset
 
     sees = marker is None or (Path(marker).exists() and Path(marker).read_text() == token)
     error = None
     if sees:
         try:
             for config in data:
-                decode_cached(config)
+                load_dataset(config)
         except Exception as err:  # reported by the driver as one line, before any trial
             error = f"{type(err).__name__}: {err}"
     return {"node": socket.gethostname(), "sees_storage": sees, "error": error}

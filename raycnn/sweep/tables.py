@@ -67,7 +67,9 @@ class ResultTables(tune.Callback):
         trial_id = _trial_id(trial)
         row = self.trials[trial_id]
         if row["status"] in ("pending", "error"):
-            row["status"] = "running"
+            row.update(status="running", ended_at=None)
+        if row["started_at"] is None:
+            row["started_at"] = time.time()
         self.dirty_trials.add(self._part(trial_id))
 
     def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
@@ -86,13 +88,13 @@ class ResultTables(tune.Callback):
             planned = self.specs[trial_id]["config"]["train"]["epochs"]
             finished = (row["epochs_completed"] or 0) >= planned
             row.update(status="completed" if finished else "early_stopped",
-                       stop_reason=None if finished else "asha")
+                       stop_reason=None if finished else "asha", ended_at=time.time())
             self._ended(trial_id)
         self.dirty_trials.add(self._part(trial_id))
 
     def on_trial_error(self, iteration, trials, trial, **info) -> None:
         trial_id = _trial_id(trial)
-        self.trials[trial_id].update(status="error", error=_error_message(trial))
+        self.trials[trial_id].update(status="error", error=_error_message(trial), ended_at=time.time())
         self._ended(trial_id)
         self.dirty_trials.add(self._part(trial_id))
 
@@ -143,7 +145,7 @@ class ResultTables(tune.Callback):
             if result.get(key) is not None:
                 row[key] = result[key]
         if result.get("final"):
-            row["status"] = result["status"]
+            row.update(status=result["status"], ended_at=time.time())
             if result.get("train_seconds") is not None:
                 row["train_seconds"] = result["train_seconds"]
 
