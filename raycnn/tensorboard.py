@@ -202,13 +202,26 @@ def log_test_panels(writer, step: int, test, dataset, figures: bool = True) -> N
         writer.add_scalar(f"classes/f1/{_tag(row['class'])}", row["f1"], global_step=step)
     if not figures:
         return
-    writer.add_image("test/confusion_matrix", confusion_image(test.confusion, dataset.classes), step,
-                     dataformats="HWC")
-    writer.add_image("test/per_class_f1", f1_image(test.per_class), step, dataformats="HWC")
+    add_png(writer, "test/confusion_matrix", confusion_image(test.confusion, dataset.classes), step)
+    add_png(writer, "test/per_class_f1", f1_image(test.per_class), step)
     if test.misclassified:
-        writer.add_image("test/misclassified", misclassified_grid(test.misclassified, dataset), step,
-                         dataformats="HWC")
+        add_png(writer, "test/misclassified", misclassified_grid(test.misclassified, dataset), step)
     writer.flush()
+
+
+def add_png(writer, tag: str, image, step: int) -> None:
+    """An HxWx3 uint8 image as a TensorBoard image. PIL's fastest PNG level: these flat-colour panels
+    compress almost as well, in a tenth of the time `SummaryWriter.add_image` takes (~50 ms a panel)."""
+    import io
+
+    from PIL import Image
+    from tensorboard.compat.proto.summary_pb2 import Summary
+
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="PNG", compress_level=1)
+    encoded = Summary.Image(height=image.shape[0], width=image.shape[1], colorspace=image.shape[2],
+                            encoded_image_string=buffer.getvalue())
+    writer.file_writer.add_summary(Summary(value=[Summary.Value(tag=tag, image=encoded)]), step)
 
 
 def _tag(name: str) -> str:

@@ -176,3 +176,39 @@ def test_run_storage_writes_atomically_to_a_folder_or_a_uri(tmp_path):
         assert storage.read_table("results/trials.parquet").to_pylist() == [{"trial_id": "t0001"}]
         assert storage.read_table("results/missing.parquet") is None
     assert sorted(p.name for p in (tmp_path / "uri" / "results").iterdir()) == ["trials.parquet"]
+
+
+LAUGHS = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"{n}: &{n} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]\n" for p, n in zip("abcdefgh", "bcdefghi"))
+
+
+@pytest.mark.parametrize("content,message", [
+    (b"name: t\nquestion: q\nseeds: 10000000\n", "expands to 10,000,000 trials"),
+    (b"name: t\nquestion: q\nspace: {train.seed: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9], model.kernel_size: [3, 5, 7],"
+     b" train.lr: [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0]}\nseeds: 5000\n", "expands to 1,500,000 trials"),
+    (b"name: t\nquestion: q\nspace: {train.seed: [" + b", ".join(str(i).encode() for i in range(150000)) + b"]}\n",
+     "150,000 values"),
+    (b"name: t\nquestion: q\nfixed: " + b"[" * 5000 + b"]" * 5000 + b"\n", "nested"),
+    (LAUGHS.encode() + b"name: t\nquestion: q\n", "more than 200,000 values"),
+    (b"# " + b"x" * (3 << 20) + b"\nname: t\n", "too large for a sweep file"),
+    (bytes(range(256)) * 64, "binary data, not a YAML sweep file"),
+    (b"name: ..\nquestion: q\n", "is used as a folder name inside the storage folder"),
+])
+def test_hostile_sweep_files_are_refused_in_one_line_in_seconds(tmp_path, content, message):
+    import time
+
+    path = tmp_path / "hostile.yaml"
+    path.write_bytes(content)
+    start = time.monotonic()
+    done = sweep_cli(str(path), "--storage", str(tmp_path / "runs"))
+    assert done.returncode == 2 and message in done.stderr, done.stderr[-500:]
+    assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
+    assert time.monotonic() - start < 30          # seconds, not minutes (the budget is loose for slow CI)
+    assert not (tmp_path / "runs").exists()
+
+
+def test_max_trials_raises_the_limit_and_says_the_cost():
+    done = sweep_cli("sweeps/quickstart.yaml", "--dry-run", "--max-trials", "4")
+    assert done.returncode == 2 and "expands to 8 trials (up to 96 epochs)" in done.stderr
+    assert "--max-trials 8" in done.stderr
+    assert sweep_cli("sweeps/quickstart.yaml", "--dry-run", "--max-trials", "8").returncode == 0

@@ -6,6 +6,7 @@ result is cached on disk by `raycnn.data.loader`.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -87,7 +88,12 @@ TORCHVISION = {  # name: (torchvision class, folder it creates under data_root, 
 
 
 def _torchvision_key(name: str) -> Callable[..., str]:
-    return lambda config: f"{name}-{_path_digest(config.data_root)}"
+    def key(config) -> str:
+        folder = Path(config.data_root) / "cifar10"
+        if name == "cifar10" and _is_class_folder_tree(folder):   # the same images as imagefolder: one cache
+            return _imagefolder_key(dataclasses.replace(config, data_path=str(folder), image_size=None))
+        return f"{name}-{_path_digest(config.data_root)}"
+    return key
 
 
 def _load_torchvision(name: str, config) -> DecodedData:

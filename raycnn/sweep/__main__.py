@@ -21,7 +21,8 @@ import yaml
 
 from raycnn.cli import OneLineParser, run_cli
 from raycnn.errors import ConfigError
-from raycnn.sweep.spec import SweepConfig, TrialSpec, expand_trials, read_sweep_yaml, sweep_from_dict
+from raycnn.sweep.spec import (MAX_TRIALS, SweepConfig, TrialSpec, check_trial_count, expand_trials,
+                               read_sweep_yaml, sweep_from_dict)
 from raycnn.sweep.validate import find_problems
 
 
@@ -36,6 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
                                           "default: $RAYCNN_STORAGE, else the file's storage, else runs/)")
     parser.add_argument("--name", help="run name (default: the file's name field)")
     parser.add_argument("--max-concurrent", type=int, help="at most N trials at once")
+    parser.add_argument("--max-trials", type=int, default=MAX_TRIALS, metavar="N",
+                        help=f"refuse a sweep that expands to more than N trials (default {MAX_TRIALS:,})")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override the file, e.g. fixed.train.epochs=3 or num_samples=2 (repeatable)")
     return parser
@@ -97,6 +100,7 @@ def asha_epochs(sweep: SweepConfig, trials: list[TrialSpec]) -> int:
 def run(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     sweep = load_with_overrides(args)
+    check_trial_count(sweep, args.max_trials)
     trials = expand_trials(sweep)
     problems = find_problems(sweep, trials)
     if problems and sweep.skip_invalid:

@@ -68,6 +68,7 @@ def build_tuner(sweep: SweepConfig, trials: list[TrialSpec], resume: bool):
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
     from raycnn.sweep.progress import ProgressPrinter
+    from raycnn.sweep.pruning import CheckpointPruner
     from raycnn.sweep.tables import ResultTables
     from raycnn.sweep.trainable import METRIC, TIME_ATTR, run_trial
 
@@ -83,7 +84,8 @@ def build_tuner(sweep: SweepConfig, trials: list[TrialSpec], resume: bool):
     board = shared_board(run_dir)
     stops = sweep.scheduler.rungs(max_epochs)   # a trial draws its TensorBoard figures where it may be stopped
     specs = [{**spec, "tensorboard": board, "stop_epochs": stops, "run_dir": run_dir} for spec in trial_dicts(trials)]
-    callbacks = [ResultTables(run_dir, specs, on_end=record_trial_end), ProgressPrinter(len(specs), run_dir)]
+    callbacks = [ResultTables(run_dir, specs, on_end=record_trial_end), ProgressPrinter(len(specs), run_dir),
+                 CheckpointPruner()]
     return tune.Tuner(
         trainable,
         param_space={"trial": tune.grid_search(specs)},
@@ -95,7 +97,8 @@ def build_tuner(sweep: SweepConfig, trials: list[TrialSpec], resume: bool):
             failure_config=tune.FailureConfig(max_failures=sweep.max_failures),
             # with a bucket, each trial's TensorBoard events live in its folder: sync them with it
             sync_config=tune.SyncConfig(sync_artifacts=board is None),
-            checkpoint_config=tune.CheckpointConfig(num_to_keep=1)))
+            # no num_to_keep: with it, Tune saves its whole state after every checkpoint; CheckpointPruner instead
+            checkpoint_config=tune.CheckpointConfig()))
 
 
 def record_trial_end(spec: dict, row: dict) -> None:

@@ -42,6 +42,9 @@ from raycnn.config import (SECTIONS, RunConfig, coerce, replace_field, run_confi
 from raycnn.errors import ConfigError
 
 SPACE_FORMS = ("grid", "choice", "uniform", "loguniform", "randint")
+MAX_TRIALS = 100_000           # a sweep that expands to more is refused unless --max-trials says otherwise
+MAX_FILE_BYTES = 1 << 20       # a sweep file is a few hundred lines; anything larger is not one
+MAX_DEPTH, MAX_NODES = 12, 200_000   # nesting and size of the loaded YAML (aliases count every time)
 SCHEDULERS = ("asha", "fifo")
 SAMPLING_SEED = 0
 
@@ -117,13 +120,48 @@ def load_sweep(path: str | Path) -> SweepConfig:
 
 
 def read_sweep_yaml(path: str | Path) -> Any:
+    """The file's YAML, refused in one line when it cannot be a sweep file: too large, binary, not
+    UTF-8, not YAML, or nested or aliased into more values than any sweep has."""
     path = Path(path)
     try:
-        return yaml.safe_load(path.read_text())
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise ConfigError(f"{path}: {size / 2**20:.1f} MB is too large for a sweep file (at most "
+                              f"{MAX_FILE_BYTES >> 20} MB); is it the right file?")
+        data = path.read_bytes()
     except OSError as err:
         raise ConfigError(f"{path}: cannot read the sweep file ({err.strerror})") from None
+    try:
+        if b"\0" in data:
+            raise UnicodeDecodeError("utf-8", data, data.index(b"\0"), data.index(b"\0") + 1, "NUL byte")
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: binary data, not a YAML sweep file; pass a .yaml file such as "
+                          f"sweeps/quickstart.yaml") from None
+    try:
+        raw = yaml.safe_load(text)
+    except RecursionError:
+        raise ConfigError(f"{path}: nested too deeply for a sweep file (at most {MAX_DEPTH} levels)") from None
     except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML ({' '.join(str(err).split())})") from None
+        raise ConfigError(f"{path}: not valid YAML ({' '.join(str(err).split())[:300]})") from None
+    _check_shape(raw, str(path))
+    return raw
+
+
+def _check_shape(raw: Any, source: str) -> None:
+    """Walk the loaded YAML once, within budgets: aliases can make a small file expand enormously."""
+    budget, stack = MAX_NODES, [(raw, 1)]
+    while stack:
+        value, depth = stack.pop()
+        budget -= 1
+        if budget < 0:
+            raise ConfigError(f"{source}: holds more than {MAX_NODES:,} values (YAML aliases count each time "
+                              f"they are used); a sweep file lists its axes, not its trials")
+        if depth > MAX_DEPTH:
+            raise ConfigError(f"{source}: nested deeper than {MAX_DEPTH} levels; a sweep file is "
+                              f"section -> key -> value")
+        children = value.values() if isinstance(value, Mapping) else value if isinstance(value, list) else ()
+        stack.extend((child, depth + 1) for child in children)
 
 
 def sweep_from_dict(raw: Any, source: str) -> SweepConfig:
@@ -173,8 +211,9 @@ def _merge(base: Mapping, extra: Mapping) -> dict:
 
 
 def _check_name(name: str, source: str) -> None:
-    if not all(c.isalnum() or c in "-_." for c in name):
-        raise ConfigError(f"{source}: name: {name!r} is used as a folder name; use letters, digits, - _ .")
+    if not all(c.isalnum() or c in "-_." for c in name) or name.startswith(".") or len(name) > 100:
+        raise ConfigError(f"{source}: name: {name!r} is used as a folder name inside the storage folder; use up "
+                          f"to 100 letters, digits, - _ . (not starting with a dot)")
 
 
 def _dimension(key: str, spec: Any, source: str) -> Dimension:
@@ -189,6 +228,8 @@ def _dimension(key: str, spec: Any, source: str) -> Dimension:
     form, values = next(iter(spec.items()))
     if not isinstance(values, list) or not values:
         raise ConfigError(f"{where}.{form}: expected a non-empty list")
+    if len(values) > MAX_TRIALS:
+        raise ConfigError(f"{where}.{form}: {len(values):,} values; a sweep axis has a few (at most {MAX_TRIALS:,})")
     if form in ("uniform", "loguniform", "randint"):
         _check_bounds(where, form, values)
     for value in values if form in ("grid", "choice") else []:
@@ -237,6 +278,23 @@ def _string(raw: Mapping, key: str, default: str, source: str) -> str:
 
 
 # --- expansion --------------------------------------------------------------------------------
+
+def count_trials(sweep: SweepConfig) -> int:
+    """How many trials the sweep expands to, counted without expanding it."""
+    grid = math.prod(len(d.values) for d in sweep.space if d.form == "grid")
+    return max(1, len(sweep.variants)) * grid * sweep.num_samples * sweep.seeds
+
+
+def check_trial_count(sweep: SweepConfig, limit: int = MAX_TRIALS) -> int:
+    """The trial count, or ConfigError when it is above `limit` (a typo such as seeds: 10000000)."""
+    count = count_trials(sweep)
+    if count > limit:
+        epochs = max([sweep.fixed.train.epochs] + [v.train.epochs for v in sweep.variants])
+        raise ConfigError(f"{sweep.source}: expands to {count:,} trials (up to {count * epochs:,} epochs), more "
+                          f"than the limit of {limit:,}; check seeds, num_samples and the grid, or pass "
+                          f"--max-trials {count} to run them all")
+    return count
+
 
 def expand_trials(sweep: SweepConfig) -> list[TrialSpec]:
     """Every trial of the sweep, in a fixed order: variants x grid points x samples x seeds."""
