@@ -213,7 +213,7 @@ scheduler: {{kind: fifo}}
         assert correct / 200 == pytest.approx(row["test_accuracy"])
     state = sorted(run_dir.glob("experiment_state-*.json"))[-1].read_text()   # Ray Tune's own record
     assert "per_class" not in state and "confusion" not in state
-    assert len(state) / len(trials) < 40_000          # it was ~150 kB per trial with 100 classes
+    assert len(state) / len(trials) < 60_000          # it was ~150 kB per trial with 100 classes, 1 epoch
 
 
 def test_sweep_on_a_simulated_gpu_cluster_packs_fractional_gpus_and_survives_losing_a_node(tmp_path):

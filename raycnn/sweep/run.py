@@ -68,7 +68,6 @@ def build_tuner(sweep: SweepConfig, trials: list[TrialSpec], resume: bool):
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
     from raycnn.sweep.progress import ProgressPrinter
-    from raycnn.sweep.pruning import CheckpointPruner
     from raycnn.sweep.tables import ResultTables
     from raycnn.sweep.trainable import METRIC, TIME_ATTR, run_trial
 
@@ -84,8 +83,7 @@ def build_tuner(sweep: SweepConfig, trials: list[TrialSpec], resume: bool):
     board = shared_board(run_dir)
     stops = sweep.scheduler.rungs(max_epochs)   # a trial draws its TensorBoard figures where it may be stopped
     specs = [{**spec, "tensorboard": board, "stop_epochs": stops, "run_dir": run_dir} for spec in trial_dicts(trials)]
-    callbacks = [ResultTables(run_dir, specs, on_end=record_trial_end), ProgressPrinter(len(specs), run_dir),
-                 CheckpointPruner()]
+    callbacks = [ResultTables(run_dir, specs, on_end=record_trial_end), ProgressPrinter(len(specs), run_dir)]
     return tune.Tuner(
         trainable,
         param_space={"trial": tune.grid_search(specs)},
@@ -97,8 +95,10 @@ def build_tuner(sweep: SweepConfig, trials: list[TrialSpec], resume: bool):
             failure_config=tune.FailureConfig(max_failures=sweep.max_failures),
             # with a bucket, each trial's TensorBoard events live in its folder: sync them with it
             sync_config=tune.SyncConfig(sync_artifacts=board is None),
-            # no num_to_keep: with it, Tune saves its whole state after every checkpoint; CheckpointPruner instead
-            checkpoint_config=tune.CheckpointConfig()))
+            # Tune keeps a trial's last 2 checkpoints and saves its whole experiment state whenever a trial has
+            # made num_to_keep checkpoints since the last save (so that state never points at a deleted one):
+            # 2, not 1, halves those saves, whose cost grows with the number of trials
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=2)))
 
 
 def record_trial_end(spec: dict, row: dict) -> None:
