@@ -22,10 +22,22 @@ def class_weights(dataset: Dataset, oversample: tuple[tuple[str, float], ...]) -
     return weights
 
 
-def epoch_order(labels: torch.Tensor, weights: torch.Tensor | None, generator: torch.Generator) -> torch.Tensor:
+BLOCK_IMAGES = 4096     # larger than memory: the epoch visits blocks of this many consecutive images...
+WINDOW_BLOCKS = 8       # ...shuffled together WINDOW_BLOCKS at a time
+
+
+def epoch_order(labels: torch.Tensor, weights: torch.Tensor | None, generator: torch.Generator,
+                blocks: bool = False) -> torch.Tensor:
     """Shuffled training indices for one epoch. A class of weight w appears w times as often: each
     image floor(w) times, plus a random (w - floor(w)) share of them once more. The epoch length is
-    therefore fixed, which keeps per-step schedules exact."""
+    therefore fixed, which keeps per-step schedules exact.
+
+    `blocks` (for a training split larger than the memory it can be paged into): the blocks of
+    BLOCK_IMAGES consecutive images are visited in random order, WINDOW_BLOCKS at a time, and the
+    images of those blocks are shuffled together, so each page read from disk serves a whole window
+    of batches instead of one image. Without oversampling only."""
+    if weights is None and blocks:
+        return _block_order(len(labels), generator)
     if weights is None:
         return torch.randperm(len(labels), generator=generator)
     parts = []
@@ -36,6 +48,56 @@ def epoch_order(labels: torch.Tensor, weights: torch.Tensor | None, generator: t
         parts += [members] * whole + [extra]
     indices = torch.cat(parts)
     return indices[torch.randperm(len(indices), generator=generator)]
+
+
+def _block_order(total: int, generator: torch.Generator) -> torch.Tensor:
+    starts = torch.arange(0, total, BLOCK_IMAGES)[torch.randperm((total + BLOCK_IMAGES - 1) // BLOCK_IMAGES,
+                                                                 generator=generator)]
+    parts = []
+    for first in range(0, len(starts), WINDOW_BLOCKS):
+        window = torch.cat([torch.arange(s, min(s + BLOCK_IMAGES, total)) for s in starts[first:first + WINDOW_BLOCKS].tolist()])
+        parts.append(window[torch.randperm(len(window), generator=generator)])
+    return torch.cat(parts)
+
+
+def exceeds_memory(tensor: torch.Tensor) -> bool:
+    """Whether a (mapped) tensor is larger than half the memory this process can fill with page cache:
+    the machine's available memory, or its memory cgroup's remaining limit where that is smaller."""
+    return tensor.numel() * tensor.element_size() > available_memory() // 2
+
+
+def available_memory() -> int:
+    """Bytes this process could still use: MemAvailable, capped by its cgroup (v2 or v1) limit."""
+    found = []
+    try:
+        for line in open("/proc/meminfo"):
+            if line.startswith("MemAvailable:"):
+                found.append(int(line.split()[1]) * 1024)
+        for line in open("/proc/self/cgroup"):
+            _, controllers, path = line.strip().split(":", 2)
+            if controllers and "memory" not in controllers.split(","):
+                continue
+            found += _cgroup_room("/sys/fs/cgroup" + ("" if controllers == "" else "/memory"), path)
+    except (OSError, ValueError):
+        pass
+    return min(found) if found else 1 << 62
+
+
+def _cgroup_room(mount: str, path: str) -> list[int]:
+    """Limit minus usage of the cgroup at `path` (as /proc/self/cgroup names it; inside a container the
+    mount shows only the tail of that path, so shorter tails are tried too)."""
+    parts = [p for p in path.split("/") if p]
+    for start in range(len(parts) + 1):
+        folder = "/".join([mount] + parts[start:])
+        for limit_file, usage_file in (("memory.max", "memory.current"),
+                                       ("memory.limit_in_bytes", "memory.usage_in_bytes")):
+            try:
+                limit = open(f"{folder}/{limit_file}").read().strip()
+                usage = int(open(f"{folder}/{usage_file}").read())
+            except (OSError, ValueError):
+                continue
+            return [max(0, int(limit) - usage)] if limit.isdigit() and int(limit) < 1 << 60 else []
+    return []
 
 
 def epoch_length(labels: torch.Tensor, weights: torch.Tensor | None) -> int:

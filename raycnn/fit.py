@@ -24,7 +24,7 @@ from torch import nn
 
 from raycnn import checkpoint as ckpt
 from raycnn.augment import Augmenter, build_augmenter
-from raycnn.batches import BatchPipeline, batch_slices, class_weights, epoch_length, epoch_order
+from raycnn.batches import BatchPipeline, batch_slices, class_weights, epoch_length, epoch_order, exceeds_memory
 from raycnn.config import RunConfig
 from raycnn.data import Dataset, cache_folder, load_dataset
 from raycnn.errors import RaycnnError
@@ -105,6 +105,7 @@ class Trial:
     checkpoint_dir: Path | None = None
     on_improvement: Callable[[TestEvaluation], None] | None = None
     best_test: TestEvaluation | None = None   # the best weights' test results, once computed
+    read_in_blocks: bool = False   # the training split is larger than the memory it could be paged into
 
 
 def fit(config: RunConfig, report: Report | None = None, out_dir: str | Path | None = None,
@@ -158,6 +159,7 @@ def prepare_trial(config: RunConfig, out_dir: str | Path | None, resume: bool) -
         augment_generator=torch.Generator(device=device).manual_seed(config.train.seed + 1),
         precision=precision, data=_to_device(dataset, device), state=TrainingState(),
         checkpoint_dir=checkpoint_dir)
+    trial.read_in_blocks = trial.data["train_x"].device.type == "cpu" and exceeds_memory(trial.data["train_x"])
     if checkpoint:
         ckpt.restore(trial, checkpoint)
     return trial
@@ -217,7 +219,8 @@ def train_one_epoch(trial: Trial, progress: bool = False) -> tuple[float, float,
     """One pass over the (oversampled, shuffled) training split: mean loss, accuracy, images, seconds."""
     config, model, data = trial.config.train, trial.model, trial.data
     model.train()
-    order = epoch_order(trial.dataset.train_y, trial.weights, trial.order_generator).to(data["train_x"].device)
+    order = epoch_order(trial.dataset.train_y, trial.weights, trial.order_generator,
+                        blocks=trial.read_in_blocks).to(data["train_x"].device)
     slices = batch_slices(len(order), config.batch_size)
     loss_sum = torch.zeros((), device=trial.device)
     correct = torch.zeros((), device=trial.device, dtype=torch.int64)

@@ -90,3 +90,18 @@ def test_oversampling_repeats_classes_by_weight():
     assert len(order) == epoch_length(labels, weights)
     picked_twice = torch.bincount(order, minlength=1000)[labels == 1]
     assert (picked_twice == 2).all()                     # weight 2: every image twice, not a random draw
+
+
+def test_a_split_larger_than_memory_is_read_in_shuffled_blocks():
+    from raycnn.batches import BLOCK_IMAGES, WINDOW_BLOCKS
+
+    ragged = torch.zeros(10 * BLOCK_IMAGES + 123, dtype=torch.int64)
+    order = epoch_order(ragged, None, torch.Generator().manual_seed(0), blocks=True)
+    assert sorted(order.tolist()) == list(range(len(ragged)))     # every image once
+    labels = torch.zeros(10 * BLOCK_IMAGES, dtype=torch.int64)
+    order = epoch_order(labels, None, torch.Generator().manual_seed(0), blocks=True)
+    window = WINDOW_BLOCKS * BLOCK_IMAGES
+    first = order[:window] // BLOCK_IMAGES                        # the first window reads a few blocks only
+    assert len(first.unique()) == WINDOW_BLOCKS and not torch.equal(order[:window].sort().values, order[:window])
+    again = epoch_order(labels, None, torch.Generator().manual_seed(0), blocks=True)
+    assert torch.equal(order, again)                              # seeded like every other order
