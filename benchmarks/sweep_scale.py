@@ -44,22 +44,21 @@ def sweep_file(folder: Path, name: str, trials: int, fixed: dict) -> Path:
 
 def run_raycnn(folder: Path, name: str, trials: int, fixed: dict) -> float:
     path = sweep_file(folder, name, trials, fixed)
-    start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "raycnn.sweep", str(path), "--storage", str(folder / "runs")],
-                          cwd=REPO, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
-    wall = time.perf_counter() - start
-    if done.returncode != 0:
-        raise SystemExit(f"raycnn sweep failed ({done.returncode}): {done.stderr[-2000:]}")
-    return wall
+    return timed_command(["-m", "raycnn.sweep", str(path), "--storage", str(folder / "runs")], "raycnn sweep")
 
 
 def run_bare(folder: Path, trials: int) -> float:
+    return timed_command([__file__, "--bare-worker", str(trials), "--storage", str(folder / "bare")], "bare Tune run")
+
+
+def timed_command(args: list[str], what: str) -> float:
+    """Wall seconds of `python ARGS` in its own process."""
     start = time.perf_counter()
-    done = subprocess.run([sys.executable, __file__, "--bare-worker", str(trials), "--storage", str(folder / "bare")],
-                          cwd=REPO, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
+    done = subprocess.run([sys.executable, *args], cwd=REPO, capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(REPO)})
     wall = time.perf_counter() - start
     if done.returncode != 0:
-        raise SystemExit(f"bare Tune run failed ({done.returncode}): {done.stderr[-2000:]}")
+        raise SystemExit(f"{what} failed ({done.returncode}): {done.stderr[-2000:]}")
     return wall
 
 
