@@ -5,7 +5,8 @@ Each epoch it reports the epoch's metrics plus the test accuracy and loss of the
 best.pt, test_at_best.json). The best weights' per-class results and confusion matrix never pass
 through Tune: the trial writes them into the result tables itself, once per change of its best
 weights (`raycnn.sweep.results.write_test_results`). Its scratch folder is
-$TMPDIR/raycnn-work/<run>/<trial id>, removed when it ends (and by the sweep, for a killed trial). A trial that ASHA stops is killed between two
+$TMPDIR/raycnn-work/<run>/<trial id>, removed when it ends (and by the sweep, for a killed trial).
+A trial that ASHA stops is killed between two
 epochs, and its last report already holds everything the result tables need. A NaN loss ends the
 trial as `diverged` and running out of memory (CUDA or CPU) as `oom` (neither retried); any other error propagates,
 so Tune retries the trial from its last checkpoint up to `max_failures` times.
@@ -102,8 +103,7 @@ def _end_metrics(base: dict, status: str, error: str, test: dict | None, config)
 
 def _final_metrics(base: dict, result: FitResult) -> dict:
     last = dataclasses.asdict(result.history[-1])
-    test = {"accuracy": result.test_accuracy, "loss": result.test_loss}
-    return {**base, **last, **_test_columns(test), "final": True,
+    return {**base, **last, "test_accuracy": result.test_accuracy, "test_loss": result.test_loss, "final": True,
             "status": "early_stopped" if result.status == "early_stopped" else "completed",
             "stop_reason": "patience" if result.status == "early_stopped" else None,
             "best_val_accuracy": result.val_accuracy, "best_epoch": result.best_epoch,
