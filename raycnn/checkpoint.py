@@ -1,6 +1,10 @@
 """Checkpoints of a trial: CHECKPOINT_DIR/last.pt (everything needed to continue, written every
 epoch) and CHECKPOINT_DIR/best.pt (the best-validation weights). Both load with
-`torch.load(weights_only=True)`: only tensors and plain containers are stored."""
+`torch.load(weights_only=True)`: only tensors and plain containers are stored.
+
+Writes are atomic (a temporary file, fsync, rename, fsync of the folder): a kill or a lost node mid-write
+leaves the previous file, never a torn one. A file cut short anyway (a disk that lied, a copy that
+stopped) raises `UnreadableCheckpoint`, which callers turn into a fallback and one warning line."""
 
 from __future__ import annotations
 
@@ -13,6 +17,14 @@ from raycnn.errors import ConfigError
 from raycnn.training_state import TrainingState
 
 LAST, BEST = "last.pt", "best.pt"
+
+
+class UnreadableCheckpoint(Exception):
+    """A checkpoint file that cannot be read back (truncated, zero bytes, not a checkpoint)."""
+
+    def __init__(self, path: Path, reason: str):
+        super().__init__(f"{path} is unreadable ({reason})")
+        self.path, self.reason = path, reason
 
 
 def exists(checkpoint_dir: Path | None) -> bool:
@@ -43,10 +55,34 @@ def save_last(checkpoint_dir: Path, trial) -> None:
 
 
 def load(checkpoint_dir: Path, device: torch.device) -> dict:
-    checkpoint = torch.load(Path(checkpoint_dir) / LAST, map_location=device, weights_only=True)
+    checkpoint = _load(Path(checkpoint_dir) / LAST, device)
     best = Path(checkpoint_dir) / BEST
-    checkpoint["best"] = torch.load(best, map_location=device, weights_only=True) if best.exists() else None
+    checkpoint["best"] = _load(best, device) if best.exists() else None
     return checkpoint
+
+
+def check_readable(checkpoint_dir: Path) -> None:
+    """Raise UnreadableCheckpoint unless last.pt (and best.pt, when there) read back; cheap: the files
+    are mapped, not read, so a truncated file (its zip directory missing) is found at once."""
+    for path in (Path(checkpoint_dir) / LAST, Path(checkpoint_dir) / BEST):
+        if path.name == LAST or path.exists():
+            _load(path, torch.device("cpu"), mmap=True)
+
+
+def _load(path: Path, device: torch.device, mmap: bool = False) -> dict:
+    try:
+        if path.stat().st_size == 0:
+            raise UnreadableCheckpoint(path, "zero bytes")
+        loaded = torch.load(path, map_location=device, weights_only=True, mmap=mmap)
+    except UnreadableCheckpoint:
+        raise
+    except FileNotFoundError:
+        raise UnreadableCheckpoint(path, "missing") from None
+    except Exception as err:  # torch raises RuntimeError, EOFError, UnpicklingError... for a torn file
+        raise UnreadableCheckpoint(path, " ".join(f"{type(err).__name__}: {err}".split())[:160]) from None
+    if not isinstance(loaded, dict):
+        raise UnreadableCheckpoint(path, f"holds a {type(loaded).__name__}, not a checkpoint")
+    return loaded
 
 
 def restore(trial, checkpoint: dict) -> None:
@@ -80,5 +116,17 @@ def _check_same_config(current: dict, stored: dict, where: Path) -> None:
 def _atomic_save(obj, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(f".{os.getpid()}.tmp")
-    torch.save(obj, partial)
+    try:
+        with open(partial, "wb") as stream:
+            torch.save(obj, stream)
+            stream.flush()
+            os.fsync(stream.fileno())        # on disk before the rename makes it the checkpoint
+    except BaseException:
+        partial.unlink(missing_ok=True)      # a full disk or a Ctrl-C leaves no half file behind
+        raise
     os.replace(partial, path)  # a crash mid-write never leaves a truncated checkpoint
+    folder = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(folder)                     # the rename itself survives a power cut
+    finally:
+        os.close(folder)

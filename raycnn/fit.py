@@ -13,6 +13,7 @@ The test set is evaluated once, at the end, with the best-validation weights.
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -145,7 +146,7 @@ def prepare_trial(config: RunConfig, out_dir: str | Path | None, resume: bool) -
     steps = len(batch_slices(epoch_length(dataset.train_y, weights), config.train.batch_size))
     optimizer = build_optimizer(config.train, model)
     checkpoint_dir = Path(out_dir) / "checkpoints" if out_dir is not None else None
-    checkpoint = ckpt.load(checkpoint_dir, device) if resume and ckpt.exists(checkpoint_dir) else None
+    checkpoint = _load_checkpoint(checkpoint_dir, device) if resume and ckpt.exists(checkpoint_dir) else None
     precision = checkpoint["precision"] if checkpoint else choose_precision(
         config.train.precision, device, model, dataset.input_shape, config.train.channels_last,
         cache_folder(config.data))
@@ -163,6 +164,15 @@ def prepare_trial(config: RunConfig, out_dir: str | Path | None, resume: bool) -
     if checkpoint:
         ckpt.restore(trial, checkpoint)
     return trial
+
+
+def _load_checkpoint(checkpoint_dir: Path, device: torch.device) -> dict | None:
+    """The checkpoint to continue from; None (start over, with one warning line) when it is unreadable."""
+    try:
+        return ckpt.load(checkpoint_dir, device)
+    except ckpt.UnreadableCheckpoint as err:
+        print(f"raycnn: warning: {err}; starting this run over from epoch 1", file=sys.stderr, flush=True)
+        return None
 
 
 GPU_DATA_SHARE = 0.25  # a dataset up to this share of the GPU's free memory is copied onto it whole

@@ -113,7 +113,7 @@ class EpochLogger:
     def _open(self, epoch: int) -> None:
         from torch.utils.tensorboard import SummaryWriter
 
-        self.writer = SummaryWriter(log_dir=str(self.path), purge_step=epoch if epoch > 1 else None)
+        self.writer = SummaryWriter(log_dir=str(self.path), purge_step=epoch)
         # "running" as of the step before this session's first epoch: any end status comes at a later
         # step, so it is the latest whichever event file TensorBoard happens to read first
         self.writer.add_scalar(STATUS_TAG, STATUS_CODES["running"], global_step=epoch - 1)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -78,3 +81,38 @@ def read_images(folder: Path) -> dict[str, tuple[int, int]]:
     events.Reload()
     return {tag: Image.open(io.BytesIO(events.Images(tag)[-1].encoded_image_string)).size
             for tag in events.Tags()["images"]}
+
+
+@contextlib.contextmanager
+def small_disk(folder: Path, megabytes: int, read_only: bool = False):
+    """A real filesystem of `megabytes` mounted at `folder` (tmpfs; needs root, else the test is skipped):
+    where a test fills a disk or makes one read-only, without touching the machine's own."""
+    folder.mkdir(parents=True, exist_ok=True)
+    options = f"size={megabytes}m" + (",ro" if read_only else "")
+    mounted = os.geteuid() == 0 and subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)],
+                                                   capture_output=True).returncode == 0
+    if not mounted:
+        pytest.skip("needs root and mount (tmpfs) to make a small or read-only disk")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+def fill_disk(folder: Path, leave_bytes: int = 0) -> Path:
+    """Fill the filesystem holding `folder` until `leave_bytes` are free; returns the filler file."""
+    filler = folder / "filler.bin"
+    with open(filler, "wb") as stream:
+        chunk = b"\0" * 2**20
+        while shutil.disk_usage(folder).free > leave_bytes + len(chunk):
+            stream.write(chunk)
+            stream.flush()
+        try:
+            while True:
+                stream.write(b"\0" * 4096)
+                stream.flush()
+                if shutil.disk_usage(folder).free <= leave_bytes:
+                    break
+        except OSError:
+            pass
+    return filler

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from conftest import REPO
+from conftest import REPO, fill_disk, small_disk
 from raycnn.errors import ConfigError
 from raycnn.sweep.__main__ import asha_epochs
 from raycnn.sweep.spec import expand_trials, load_sweep, sweep_from_dict
@@ -126,6 +126,56 @@ def test_existing_run_name_is_refused_before_ray(tmp_path):
     done = sweep_cli("sweeps/quickstart.yaml", "--storage", str(tmp_path / "runs"))
     assert done.returncode == 2 and "already holds a sweep named 'quickstart'; pass --resume" in done.stderr
     assert "NO-RAY" in done.stdout
+
+
+def test_storage_with_a_missing_parent_is_refused_before_ray(tmp_path):
+    done = sweep_cli("sweeps/quickstart.yaml", "--storage", str(tmp_path / "no-such-disk" / "runs"))
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert f"its parent folder {tmp_path / 'no-such-disk'} does not exist" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and "NO-RAY" in done.stdout
+    assert not (tmp_path / "no-such-disk").exists()
+
+
+def test_read_only_storage_is_refused_before_ray(tmp_path):
+    with small_disk(tmp_path / "ro", 8, read_only=True) as folder:
+        done = sweep_cli("sweeps/quickstart.yaml", "--storage", str(folder / "runs"))
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "cannot be written (Read-only file system)" in done.stderr and "NO-RAY" in done.stdout
+
+
+def test_storage_on_a_full_disk_is_refused_before_ray(tmp_path):
+    with small_disk(tmp_path / "disk", 100) as folder:
+        fill_disk(folder, leave_bytes=8 * 2**20)
+        done = sweep_cli("sweeps/quickstart.yaml", "--storage", str(folder))
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "MB free, and a sweep needs at least 64 MB" in done.stderr and "NO-RAY" in done.stdout
+
+
+def test_resume_with_an_edited_sweep_file_says_what_changed_and_refuses(tmp_path):
+    from raycnn.sweep.run import resolved_sweep
+    from raycnn.sweep.storage import RunStorage
+    import yaml
+
+    original = sweep_from_dict({"name": "study", "question": "q", "fixed": {"train": {"epochs": 3}},
+                                "space": {"model.arch": ["custom_cnn", "alexnet_small"]}}, "s.yaml")
+    RunStorage(str(tmp_path / "runs" / "study")).write_text(
+        "sweep.yaml", yaml.safe_dump(resolved_sweep(original, expand_trials(original)), sort_keys=False))
+    path = tmp_path / "s.yaml"
+    path.write_text("name: study\nquestion: q\nfixed: {train: {epochs: 5}}\n"
+                    "space: {model.arch: [custom_cnn, alexnet_small], train.seed: [0, 1]}\n")
+    done = sweep_cli(str(path), "--storage", str(tmp_path / "runs"), "--resume")
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    line = done.stderr.strip()
+    assert f"{path} has changed since {tmp_path / 'runs' / 'study'} was started" in line
+    assert "fixed.train.epochs: 3 -> 5" in line and "space.train.seed: (none) -> " in line
+    assert "trials: 2 -> 4" in line and "--name NEW" in line and "NO-RAY" in done.stdout
+    path.write_text("name: study\nquestion: q\nfixed: {train: {epochs: 3}}\n"
+                    "space: {model.arch: [custom_cnn, alexnet_small]}\nmax_concurrent: 1\n")
+    from raycnn.sweep.run import check_run_directory   # the same study (how many at once is no part of it)
+    same = sweep_from_dict({"name": "study", "question": "q", "fixed": {"train": {"epochs": 3}}, "max_concurrent": 1,
+                            "space": {"model.arch": ["custom_cnn", "alexnet_small"]}, "storage": str(tmp_path / "runs")},
+                           str(path))
+    check_run_directory(same, expand_trials(same), resume=True)
 
 
 def dry_run_with_alexnet_on_digits(tmp_path, extra: str = "") -> subprocess.CompletedProcess:

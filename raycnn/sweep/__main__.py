@@ -121,7 +121,7 @@ def run(argv: list[str] | None = None) -> int:
         return 2
     from raycnn.sweep.run import check_run_directory, run_sweep
 
-    check_run_directory(sweep, args.resume)
+    check_run_directory(sweep, trials, args.resume)
     return run_sweep(sweep, trials, args.address, args.resume)
 
 

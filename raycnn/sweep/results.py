@@ -2,7 +2,9 @@
 
     pandas.read_parquet("RUN_DIR/results/trials.parquet")     # or pyarrow.parquet.read_table(...)
 
-- trials.parquet: one row per trial (every trial of the sweep, exactly once; pending ones too)
+- trials.parquet: one row per trial (every trial of the sweep, exactly once; pending ones too); status
+  pending, running, completed, early_stopped, diverged, oom, error, or interrupted (the sweep was
+  stopped, by Ctrl-C, SIGTERM or a full disk, while it ran: `--resume` continues it)
 - epochs.parquet: trial_id, epoch, train_loss, train_accuracy, val_loss, val_accuracy, lr, seconds
 - classes.parquet: trial_id, class_index, class_name, precision, recall, f1, support (test set)
 - confusion.parquet: trial_id, true_class, pred_class, count (test set, best-validation weights)
@@ -44,7 +46,10 @@ TRIAL_FIELDS = {
     "test_loss": pa.float64(), "params": pa.int64(), "train_seconds": pa.float64(),
     "images_per_second": pa.float64(), "error": pa.string(), "stop_reason": pa.string(),
     "started_at_epoch": pa.int64(), "node_id": pa.string(), "gpu_ids": pa.string(),
-    "started_at": pa.float64(), "ended_at": pa.float64()}   # Unix seconds, the driver's clock
+    "started_at": pa.float64(), "ended_at": pa.float64(),   # Unix seconds, the driver's clock
+    "restarts": pa.int64(),      # times the trial was retried from its checkpoint after its process failed
+    "pid": pa.int64(),           # the trial's process on node_id (its latest attempt)
+    "warning": pa.string()}      # e.g. an unreadable checkpoint passed over
 TRIAL_COLUMNS = list(TRIAL_FIELDS)
 EPOCH_SCHEMA = pa.schema([("trial_id", pa.string()), ("epoch", pa.int64()), ("train_loss", pa.float64()),
                           ("train_accuracy", pa.float64()), ("val_loss", pa.float64()),
@@ -85,7 +90,7 @@ def pending_row(spec: dict) -> dict[str, Any]:
     row.update(trial_id=spec["trial_id"], trial_name=spec["name"], status="pending",
                arch=config["model"]["arch"], dataset=config["data"]["dataset"],
                augment=config["augment"]["preset"], kernel_size=config["model"]["kernel_size"],
-               seed=config["train"]["seed"], epochs_completed=0)
+               seed=config["train"]["seed"], epochs_completed=0, restarts=0)
     return {**row, **flat_config(config)}
 
 
@@ -201,3 +206,19 @@ def compact_test_results(storage: RunStorage, positions: dict[str, int]) -> int:
                 storage.delete(f"{folder}/{trial_id}.parquet")
             merged += len(trial_ids)
     return merged
+
+
+def mark_interrupted(storage: RunStorage) -> int:
+    """Rewrite the trials parts holding `running` trials with those trials `interrupted` (the sweep was
+    stopped while they ran); returns how many. Only the driver calls it, after Tune's loop has ended."""
+    folder, marked = table_folder("trials"), 0
+    for name in storage.list_files(folder):
+        table = storage.read_table(f"{folder}/{name}")
+        rows = table.to_pylist()
+        running = [row for row in rows if row["status"] == "running"]
+        for row in running:
+            row["status"] = "interrupted"
+        if running:
+            storage.write_table(f"{folder}/{name}", rows_table(rows, table.schema))
+            marked += len(running)
+    return marked

@@ -6,6 +6,7 @@ import dataclasses
 import importlib.util
 import json
 import os
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -15,7 +16,8 @@ import yaml
 from raycnn.errors import ConfigError
 from raycnn.sweep.spec import SweepConfig, TrialSpec
 from raycnn.sweep.results import table_folder
-from raycnn.sweep.storage import RESULTS, RunStorage, remove_work_root, shared_board, tensorboard_logdir
+from raycnn.sweep.storage import (RESULTS, RunStorage, check_writable, remove_work_root, shared_board,
+                                  tensorboard_logdir)
 
 
 def run_directory(sweep: SweepConfig) -> str:
@@ -23,15 +25,57 @@ def run_directory(sweep: SweepConfig) -> str:
     return f"{RunStorage(sweep.storage).location}/{sweep.name}"
 
 
-def check_run_directory(sweep: SweepConfig, resume: bool) -> None:
-    """Refuse to overwrite a run, or to resume one that is not there."""
+def check_run_directory(sweep: SweepConfig, trials: list[TrialSpec], resume: bool) -> None:
+    """Refuse to overwrite a run, to resume one that is not there, or to resume it with another study;
+    refuse storage that cannot take the run (read-only, missing its parent, a full disk)."""
     run_dir = run_directory(sweep)
-    exists = RunStorage(run_dir).exists("sweep.yaml")
+    storage = RunStorage(run_dir)
+    check_writable(RunStorage(sweep.storage), "storage")
+    exists = storage.exists("sweep.yaml")
     if exists and not resume:
         raise ConfigError(f"{run_dir} already holds a sweep named {sweep.name!r}; pass --resume to continue "
                           f"it, or --name NEW to start another")
     if resume and not exists:
         raise ConfigError(f"--resume: {run_dir} holds no sweep to continue; drop --resume to start it")
+    if resume:
+        changes = study_changes(yaml.safe_load(storage.read_text("sweep.yaml")) or {}, resolved_sweep(sweep, trials))
+        if changes:
+            raise ConfigError(f"--resume: {sweep.source} has changed since {run_dir} was started ("
+                              f"{'; '.join(changes)}); resuming would mix two studies in one table: undo the "
+                              f"edit, or run it as a new sweep with --name NEW")
+
+
+STUDY_KEYS = ("fixed", "space", "num_samples", "seeds", "scheduler")   # what makes a study (trials follow)
+
+
+def study_changes(stored: dict, current: dict, limit: int = 6) -> list[str]:
+    """What differs between two resolved sweeps in what they study, as 'key: old -> new' (at most `limit`)."""
+    changes = [f"{key}: {_short(old)} -> {_short(new)}" for key, old, new in
+               _differences({k: stored.get(k) for k in STUDY_KEYS}, {k: current.get(k) for k in STUDY_KEYS})]
+    old_trials, new_trials = stored.get("trials") or [], current.get("trials") or []
+    if len(old_trials) != len(new_trials):
+        changes.append(f"trials: {len(old_trials)} -> {len(new_trials)}")
+    elif not changes:           # same grid, other trials (variants edited): name the first that differs
+        for old, new in zip(old_trials, new_trials):
+            found = list(_differences(old, new))
+            if found:
+                key, was, now = found[0]
+                changes.append(f"{old.get('trial_id')} {key}: {_short(was)} -> {_short(now)}")
+                break
+    return changes[:limit] + ([f"and {len(changes) - limit} more"] if len(changes) > limit else [])
+
+
+def _differences(old, new, prefix: str = ""):
+    if isinstance(old, dict) and isinstance(new, dict):
+        for key in list(old) + [k for k in new if k not in old]:
+            yield from _differences(old.get(key), new.get(key), f"{prefix}{key}.")
+    elif old != new and not (isinstance(old, (list, tuple)) and isinstance(new, (list, tuple)) and list(old) == list(new)):
+        yield prefix.rstrip("."), old, new
+
+
+def _short(value) -> str:
+    text = "(none)" if value is None else json.dumps(value) if isinstance(value, (list, dict)) else str(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def trial_dicts(trials: list[TrialSpec]) -> list[dict]:
@@ -39,19 +83,23 @@ def trial_dicts(trials: list[TrialSpec]) -> list[dict]:
             for t in trials]
 
 
+def resolved_sweep(sweep: SweepConfig, trials: list[TrialSpec]) -> dict:
+    """The sweep as RUN_DIR/sweep.yaml records it: every trial spelled out."""
+    return {"name": sweep.name, "question": sweep.question, "source": sweep.source,
+            "fixed": sweep.fixed.to_dict(),
+            "space": {d.key: {d.form: list(d.values)} for d in sweep.space},
+            "num_samples": sweep.num_samples, "seeds": sweep.seeds,
+            "scheduler": dataclasses.asdict(sweep.scheduler), "resources": dataclasses.asdict(sweep.resources),
+            "max_concurrent": sweep.max_concurrent, "storage": sweep.storage,
+            "max_failures": sweep.max_failures, "trials": trial_dicts(trials)}
+
+
 def write_run_files(storage: RunStorage, sweep: SweepConfig, trials: list[TrialSpec]) -> None:
     from raycnn.environment import environment_record
     from raycnn.precision import resolve_device
     import ray
 
-    resolved = {"name": sweep.name, "question": sweep.question, "source": sweep.source,
-                "fixed": sweep.fixed.to_dict(),
-                "space": {d.key: {d.form: list(d.values)} for d in sweep.space},
-                "num_samples": sweep.num_samples, "seeds": sweep.seeds,
-                "scheduler": dataclasses.asdict(sweep.scheduler), "resources": dataclasses.asdict(sweep.resources),
-                "max_concurrent": sweep.max_concurrent, "storage": sweep.storage,
-                "max_failures": sweep.max_failures, "trials": trial_dicts(trials)}
-    storage.write_text("sweep.yaml", yaml.safe_dump(resolved, sort_keys=False))
+    storage.write_text("sweep.yaml", yaml.safe_dump(resolved_sweep(sweep, trials), sort_keys=False))
     environment = environment_record(resolve_device("auto"))
     environment["nodes"] = [{"host": n.get("NodeManagerHostname"), "resources": n.get("Resources")}
                             for n in ray.nodes() if n.get("Alive")]
@@ -118,6 +166,8 @@ def start_ray(address: str | None) -> None:
     # raycnn writes each trial's TensorBoard events itself (readable run names, stable tags);
     # Ray's own loggers would write every curve a second time under hashed names.
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
+    # raycnn.sweep.interrupt handles Ctrl-C and SIGTERM alike, and asks Tune to stop through SIGUSR1
+    os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"
     if address is None:
         # "local": never join a stale cluster named in Ray's temp folder (ray_current_cluster)
         ray.init(address="local", include_dashboard=False, log_to_driver=False, logging_level="ERROR")
@@ -199,13 +249,17 @@ def cluster_problem(location: str, reports: list[dict]) -> str | None:
 
 
 def run_sweep(sweep: SweepConfig, trials: list[TrialSpec], address: str | None, resume: bool) -> int:
-    """Run (or resume) the sweep; returns the exit code: 0, or 1 if any trial ended in error."""
+    """Run (or resume) the sweep; returns the exit code: 0; 1 if any trial ended in error or the disk
+    filled; 130 if it was stopped (Ctrl-C, SIGTERM) before every trial ended."""
     import ray
+
+    from raycnn.sweep import interrupt
 
     started = time.monotonic()
     run_dir = run_directory(sweep)
     storage = RunStorage(run_dir)
     start_ray(address)
+    interrupt.install()
     try:
         clean_work_folders(run_dir, address)     # what trials of a killed session left
         if address is None:
@@ -217,11 +271,23 @@ def run_sweep(sweep: SweepConfig, trials: list[TrialSpec], address: str | None, 
         build_tuner(sweep, trials, resume).fit()
     finally:
         try:
+            mark_interrupted(storage)
             clean_work_folders(run_dir, address)
         finally:
+            interrupt.uninstall()
             ray.shutdown()
     rows = storage.read_table(table_folder("trials")).to_pylist()
-    return print_summary(rows, storage.location, time.monotonic() - started)
+    return print_summary(rows, storage.location, time.monotonic() - started, interrupt.stop_reason())
+
+
+def mark_interrupted(storage: RunStorage) -> None:
+    """Trials still `running` when Tune's loop ended were stopped with the sweep: mark them interrupted."""
+    from raycnn.sweep.results import mark_interrupted as mark
+
+    try:
+        mark(storage)
+    except OSError as err:       # a full disk: the tables keep their last rows, `--resume` still continues
+        print(f"raycnn: could not mark interrupted trials in the tables ({err}); --resume continues them anyway")
 
 
 def clean_work_folders(run_dir: str, address: str | None) -> None:
@@ -243,7 +309,7 @@ def clean_work_folders(run_dir: str, address: str | None) -> None:
               f"they are under $TMPDIR/raycnn-work on the nodes")
 
 
-def print_summary(rows: list[dict], run_dir: str, seconds: float) -> int:
+def print_summary(rows: list[dict], run_dir: str, seconds: float, stop_reason: str | None = None) -> int:
     counts: dict[str, int] = {}
     for row in rows:
         counts[row["status"]] = counts.get(row["status"], 0) + 1
@@ -262,8 +328,13 @@ def print_summary(rows: list[dict], run_dir: str, seconds: float) -> int:
     failed = [r for r in rows if r["status"] == "error"]
     for row in failed:
         print(f"error in {row['trial_id']} {row['trial_name']}: {row['error']}")
-    unfinished = [r for r in rows if r["status"] in ("pending", "running")]
+    unfinished = [r for r in rows if r["status"] in ("pending", "running", "interrupted")]
+    if stop_reason and stop_reason.startswith("storage full"):
+        print(f"error: {stop_reason}; the sweep stopped and its tables hold every result written so far: free "
+              f"space, then run the same command plus --resume", file=sys.stderr)
+        return 1
     if unfinished:
-        print(f"{len(unfinished)} trial(s) did not finish; continue with the same command plus --resume")
+        why = f"stopped by {stop_reason}: " if stop_reason else ""
+        print(f"{why}{len(unfinished)} trial(s) did not finish; continue with the same command plus --resume")
         return 130
     return 1 if failed else 0

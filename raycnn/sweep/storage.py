@@ -13,6 +13,7 @@ them to a local folder. Local writes are atomic (write, rename); object stores r
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import shutil
@@ -24,9 +25,13 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
+from raycnn.errors import ConfigError
+
 RESULTS = "results"          # RUN_DIR/results/<table>.parquet
 TENSORBOARD = "tensorboard"  # RUN_DIR/tensorboard/<trial name>/
 WORK = "raycnn-work"         # $TMPDIR/raycnn-work/<run key>/<trial id>/ on each node
+MIN_FREE_BYTES = 64 * 2**20  # less free space than this where runs are stored: refused before Ray starts
+STORAGE_FULL = (errno.ENOSPC, errno.EDQUOT)   # a write failed for want of space (or quota)
 
 
 def shared_board(run_dir: str) -> str | None:
@@ -87,6 +92,10 @@ class RunStorage:
         except FileNotFoundError:
             pass
 
+    def read_text(self, relative: str) -> str:
+        with self.fs.open_input_stream(self.path(relative)) as stream:
+            return stream.read().decode()
+
     def write_text(self, relative: str, text: str) -> None:
         self._write(relative, lambda target: _stream_text(self.fs, target, text))
 
@@ -107,8 +116,47 @@ class RunStorage:
             return
         folder, name = target.rsplit("/", 1)
         partial = f"{folder}/.{name}.{os.getpid()}-{uuid.uuid4().hex[:6]}.tmp"   # hidden from readers
-        write(partial)
+        try:
+            write(partial)
+        except BaseException:
+            Path(partial).unlink(missing_ok=True)   # a full disk leaves the previous file, and no half one
+            raise
         os.replace(partial, target)
+
+
+def is_storage_full(err: BaseException | str) -> bool:
+    """A write failed because the disk (or the quota) is full, whatever layer raised it (or its message)."""
+    if isinstance(err, OSError) and err.errno in STORAGE_FULL:
+        return True
+    text = str(err).lower()
+    return "no space left on device" in text or "disk quota exceeded" in text
+
+
+def check_writable(storage: RunStorage, what: str) -> None:
+    """Refuse, before any work, a local storage folder whose parent is missing, that cannot be written,
+    or whose disk is (nearly) full; a bucket is checked by its first write."""
+    if not storage.local:
+        return
+    root = Path(storage.root)
+    if not root.exists() and not root.parent.is_dir():
+        raise ConfigError(f"{what} {root}: its parent folder {root.parent} does not exist (a typo, or a disk that "
+                          f"is not mounted?); create it with mkdir -p {root}, or pass --storage FOLDER")
+    probe = root / f".raycnn-write-check-{os.getpid()}"
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        with open(probe, "wb") as stream:
+            stream.write(b"raycnn")
+            os.fsync(stream.fileno())
+    except OSError as err:
+        raise ConfigError(f"{what} {root} cannot be written ({err.strerror or err}); pass --storage with a "
+                          f"folder you can write") from None
+    finally:
+        probe.unlink(missing_ok=True)
+    free = shutil.disk_usage(root).free
+    if free < MIN_FREE_BYTES:
+        raise ConfigError(f"{what} {root}: its disk has {free / 2**20:.0f} MB free, and a sweep needs at least "
+                          f"{MIN_FREE_BYTES // 2**20} MB (checkpoints, tables, TensorBoard); free some space or "
+                          f"pass --storage FOLDER on another disk")
 
 
 def _stream_text(fs: pafs.FileSystem, target: str, text: str) -> None:

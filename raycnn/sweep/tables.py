@@ -21,13 +21,15 @@ from ray import tune
 
 from raycnn.sweep.results import (EPOCH_COLUMNS, EPOCH_SCHEMA, compact_test_results, conform, part_file, pending_row,
                                   rows_table, shard_of, table_folder, trials_schema, tuples_table)
-from raycnn.sweep.storage import RunStorage
+from raycnn.sweep import interrupt
+from raycnn.sweep.storage import RunStorage, is_storage_full
 
 WRITE_INTERVAL_S = 2.0
 ENDED = ("completed", "early_stopped", "diverged", "oom", "error")
 VAL, SECONDS = EPOCH_COLUMNS.index("val_accuracy"), EPOCH_COLUMNS.index("seconds")
 ROW_FIELDS = ("test_accuracy", "test_loss", "params", "images_per_second", "error", "stop_reason",
-              "started_at_epoch", "node_id", "gpu_ids")
+              "started_at_epoch", "node_id", "gpu_ids", "pid")
+RESTARTABLE = ("pending", "error", "interrupted")   # statuses a (resumed) sweep runs again
 
 
 class ResultTables(tune.Callback):
@@ -66,7 +68,7 @@ class ResultTables(tune.Callback):
     def on_trial_start(self, iteration, trials, trial, **info) -> None:
         trial_id = _trial_id(trial)
         row = self.trials[trial_id]
-        if row["status"] in ("pending", "error"):
+        if row["status"] in RESTARTABLE:
             row.update(status="running", ended_at=None)
         if row["started_at"] is None:
             row["started_at"] = time.time()
@@ -92,11 +94,20 @@ class ResultTables(tune.Callback):
             self._ended(trial_id)
         self.dirty_trials.add(self._part(trial_id))
 
+    def on_trial_recover(self, iteration, trials, trial, **info) -> None:
+        """Its process failed (killed, node lost, an error) and Tune retries it from its last checkpoint."""
+        trial_id = _trial_id(trial)
+        row = self.trials[trial_id]
+        row.update(restarts=(row["restarts"] or 0) + 1, error=_error_message(trial))
+        self.dirty_trials.add(self._part(trial_id))
+        self._check_space(row["error"])
+
     def on_trial_error(self, iteration, trials, trial, **info) -> None:
         trial_id = _trial_id(trial)
         self.trials[trial_id].update(status="error", error=_error_message(trial), ended_at=time.time())
         self._ended(trial_id)
         self.dirty_trials.add(self._part(trial_id))
+        self._check_space(self.trials[trial_id]["error"])
 
     def on_step_end(self, iteration, trials, **info) -> None:
         if self.clock() - self.last_write >= WRITE_INTERVAL_S:
@@ -109,8 +120,20 @@ class ResultTables(tune.Callback):
 
     def on_experiment_end(self, trials, **info) -> None:
         self.write()
-        if all(row["status"] in ENDED for row in self.trials.values()):
-            compact_test_results(self.storage, self.position)
+        if all(row["status"] in ENDED for row in self.trials.values()) and not interrupt.stop_reason():
+            try:
+                compact_test_results(self.storage, self.position)
+            except OSError as err:         # the trials' own files stay: the tables read the same
+                self._check_space(err)
+                if not is_storage_full(err):
+                    raise
+
+    def _check_space(self, error) -> None:
+        """A write (the driver's or a trial's) failed on a full disk: stop the sweep, resumable."""
+        if error and is_storage_full(error):
+            if not interrupt.stop_reason():
+                print(f"raycnn: the disk holding {self.run_location} is full; stopping the sweep", flush=True)
+            interrupt.request_stop(f"storage full: the disk holding {self.run_location} is full")
 
     def _ended(self, trial_id: str) -> None:
         if self.on_end is not None:
@@ -144,6 +167,9 @@ class ResultTables(tune.Callback):
         for key in ROW_FIELDS:
             if result.get(key) is not None:
                 row[key] = result[key]
+        if result.get("warning") and result["warning"] != row["warning"]:
+            row["warning"] = result["warning"]
+            print(f"raycnn: warning: {trial_id} {row['trial_name']}: {result['warning']}", flush=True)
         if result.get("final"):
             row.update(status=result["status"], ended_at=time.time())
             if result.get("train_seconds") is not None:
@@ -152,7 +178,19 @@ class ResultTables(tune.Callback):
     # --- files -----------------------------------------------------------------------------------
 
     def write(self) -> None:
-        """Write the dirty parts; each part file is replaced whole."""
+        """Write the dirty parts; each part file is replaced whole. On a full disk the files keep their
+        last rows, the parts stay dirty (written again later, or by the resumed sweep) and the sweep stops."""
+        try:
+            self._write_dirty()
+        except OSError as err:
+            if not is_storage_full(err):
+                raise
+            self._check_space(err)
+            return
+        for part in [p for p in self.epochs if all(self.trials[t]["status"] in ENDED for t in self.members[p])]:
+            del self.epochs[part]                 # written, and no trial of it is running
+
+    def _write_dirty(self) -> None:
         for part in sorted(self.dirty_trials):
             rows = [self.trials[trial_id] for trial_id in self.members[part]]
             self.storage.write_table(part_file("trials", part), rows_table(rows, self.schema))
@@ -163,8 +201,6 @@ class ResultTables(tune.Callback):
         self.dirty_trials.clear()
         self.dirty_epochs.clear()
         self.last_write = self.clock()
-        for part in [p for p in self.epochs if all(self.trials[t]["status"] in ENDED for t in self.members[p])]:
-            del self.epochs[part]                 # written, and no trial of it is running
 
 
 def _trial_id(trial) -> str:

@@ -9,18 +9,24 @@ $TMPDIR/raycnn-work/<run>/<trial id>, removed when it ends (and by the sweep, fo
 A trial that ASHA stops is killed between two
 epochs, and its last report already holds everything the result tables need. A NaN loss ends the
 trial as `diverged` and running out of memory (CUDA or CPU) as `oom` (neither retried); any other error propagates,
-so Tune retries the trial from its last checkpoint up to `max_failures` times.
+so Tune retries the trial from its last checkpoint up to `max_failures` times (the trials table
+counts them in `restarts`). A checkpoint that does not read back (cut short on a node's disk) is
+passed over for the older one Tune kept, or the trial starts over; the warning reaches the driver.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import shutil
 from pathlib import Path
 
+import pyarrow.fs as pafs
 import ray
 from ray import tune
+
+from raycnn import checkpoint as ckpt
 
 from raycnn.config import run_config_from_dict
 from raycnn.errors import is_out_of_memory
@@ -49,14 +55,17 @@ def run_trial(params: dict) -> None:
 
 def _run(spec: dict, config, work: Path) -> None:
     checkpoints = work / "checkpoints"
-    resumed = _restore_checkpoint(checkpoints)
+    resumed, warnings = restore_checkpoint(tune.get_checkpoint(), checkpoints)
     best = {"test": _read_test(checkpoints)}
     board = EpochLogger(spec.get("tensorboard") or tune.get_context().get_trial_dir(), spec["name"],
                         hyperparameters(config, tuple(spec.get("values", {}))), config.data)
     stop_epochs = set(spec.get("stop_epochs", ()))   # where the scheduler may stop it: figures then
     base = {"trial_id": spec["trial_id"], "trial_name": spec["name"],
             "node_id": ray.get_runtime_context().get_node_id(),
-            "gpu_ids": json.dumps([str(g) for g in ray.get_gpu_ids()])}   # shared ids: fractional GPUs
+            "gpu_ids": json.dumps([str(g) for g in ray.get_gpu_ids()]),   # shared ids: fractional GPUs
+            "pid": os.getpid()}
+    if warnings:                                      # the driver prints it and keeps it in the trials table
+        base["warning"] = "; ".join(warnings)[:1000]
 
     def on_improvement(test: TestEvaluation) -> None:
         board.new_best(test)
@@ -119,13 +128,39 @@ def _test_columns(test: dict | None) -> dict:
     return {"test_accuracy": test["accuracy"], "test_loss": test["loss"]}
 
 
-def _restore_checkpoint(checkpoints: Path) -> bool:
-    checkpoint = tune.get_checkpoint()
+def restore_checkpoint(checkpoint: tune.Checkpoint | None, checkpoints: Path) -> tuple[bool, list[str]]:
+    """Copy the newest readable checkpoint of this trial into `checkpoints`: Tune's latest, else the
+    older ones it kept beside it; none readable: start over. Returns (resumed, warnings)."""
+    bad = []
+    for candidate in checkpoint_candidates(checkpoint):
+        shutil.rmtree(checkpoints, ignore_errors=True)
+        try:
+            with candidate.as_directory() as folder:      # in place on a local disk, else downloaded
+                ckpt.check_readable(Path(folder))
+                shutil.copytree(folder, checkpoints)
+        except ckpt.UnreadableCheckpoint as err:
+            bad.append(f"{candidate.path}/{err.path.name} is unreadable ({err.reason})")
+            continue
+        except OSError as err:                            # gone, or its download failed
+            bad.append(f"{candidate.path} cannot be read ({err})")
+            continue
+        return True, [f"{', '.join(bad)}; continued from {candidate.path}"] if bad else []
+    shutil.rmtree(checkpoints, ignore_errors=True)
+    return False, [f"{', '.join(bad)}; no readable checkpoint left, started over from epoch 1"] if bad else []
+
+
+def checkpoint_candidates(checkpoint: tune.Checkpoint | None) -> list[tune.Checkpoint]:
+    """Tune's latest checkpoint of a trial, then the older ones kept in the same trial folder, newest first."""
     if checkpoint is None:
-        return False
-    with checkpoint.as_directory() as folder:
-        shutil.copytree(folder, checkpoints, dirs_exist_ok=True)
-    return True
+        return []
+    parent, name = checkpoint.path.rstrip("/").rsplit("/", 1)
+    try:
+        infos = checkpoint.filesystem.get_file_info(pafs.FileSelector(parent))
+    except OSError:
+        return [checkpoint]
+    older = sorted((i.base_name for i in infos if i.type == pafs.FileType.Directory
+                    and i.base_name.startswith("checkpoint_") and i.base_name < name), reverse=True)
+    return [checkpoint] + [tune.Checkpoint(f"{parent}/{n}", filesystem=checkpoint.filesystem) for n in older]
 
 
 def _read_test(checkpoints: Path) -> dict | None:
