@@ -12,7 +12,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import REPO, read_hparams, read_images, read_scalars, read_status
+from conftest import REPO, fill_disk, read_hparams, read_images, read_scalars, read_status, small_disk
 from raycnn.config import DataConfig
 from raycnn.data import load_dataset
 from raycnn.sweep.storage import run_work_root
@@ -157,10 +157,18 @@ max_concurrent: 1
     before = {r["trial_id"]: r for r in table(run_dir, "trials")}
     interrupted = [t for t, r in before.items() if r["status"] == "running"]
     done_before = [t for t, r in before.items() if r["status"] == "completed"]
+    newest = {}                                          # a kill during a write on a node's disk: cut short
+    for trial_id in interrupted:
+        folders = sorted(run_dir.glob(f"{trial_id}-*/checkpoint_*"))
+        newest[trial_id] = (folders[-1] / "last.pt", len(folders) > 1 and epoch_of(folders[-2]))
+        newest[trial_id][0].write_bytes(b"")
 
     again = start_sweep(str(sweep), "--storage", str(tmp_path / "runs"))
     code, out, err = finish(again)
     assert code == 2 and "already holds a sweep" in err
+    code, out, err = finish(start_sweep(str(sweep), "--storage", str(tmp_path / "runs"), "--resume",
+                                        "--set", "fixed.train.epochs=12"))
+    assert code == 2 and "fixed.train.epochs: 10 -> 12" in err and "mix two studies" in err
     code, out, err = finish(start_sweep(str(sweep), "--storage", str(tmp_path / "runs"), "--resume"))
     assert code == 0, err[-3000:]
     after = {r["trial_id"]: r for r in table(run_dir, "trials")}
@@ -168,14 +176,96 @@ max_concurrent: 1
     assert all(r["status"] == "completed" and r["epochs_completed"] == 10 for r in after.values())
     for trial_id in done_before:                        # finished trials were not rerun
         assert after[trial_id]["started_at_epoch"] == 1 and after[trial_id]["train_seconds"] == before[trial_id]["train_seconds"]
-    for trial_id in interrupted:                        # checkpointed trials continued
-        assert after[trial_id]["started_at_epoch"] > 1
+    for trial_id in interrupted:                        # checkpointed trials continued, never from a torn file
+        cut, older_epoch = newest[trial_id]
+        assert after[trial_id]["started_at_epoch"] > 1 or not older_epoch
+        if older_epoch:
+            assert after[trial_id]["started_at_epoch"] <= older_epoch + 1
+        warning = after[trial_id]["warning"]
+        assert warning is None or f"{cut} is unreadable (zero bytes)" in warning
+        if warning:
+            assert f"raycnn: warning: {trial_id}" in out
     epochs = table(run_dir, "epochs")
     assert len(epochs) == 40 and len({(e["trial_id"], e["epoch"]) for e in epochs}) == 40
     for trial_id in interrupted:                        # the curve continues, no step written twice
         steps = [s for s, _ in read_scalars(run_dir / "tensorboard" / after[trial_id]["trial_name"])["train/loss"]]
         assert steps == list(range(1, 11))
     assert not run_work_root(str(run_dir)).exists()     # what the killed trials left is gone
+
+
+def epoch_of(checkpoint_folder: Path) -> int:
+    import torch
+
+    return torch.load(checkpoint_folder / "last.pt", weights_only=True)["state"]["epoch"]
+
+
+def test_a_killed_worker_is_retried_and_sigterm_stops_the_sweep_for_resume(tmp_path):
+    sweep = write_sweep(tmp_path / "s.yaml", """
+fixed: {train: {epochs: 10}, model: {arch: alexnet_small}, data: {image_size: 32}}
+space: {train.seed: [0, 1]}
+scheduler: {kind: fifo}
+resources: {cpus: 1}
+max_concurrent: 2
+max_failures: 2
+""")
+    run_dir = tmp_path / "runs" / "test"
+    process = start_sweep(str(sweep), "--storage", str(tmp_path / "runs"))
+    rows = wait_for_trials(run_dir, process, "a trial 2 epochs in", lambda rows: any(
+        r["status"] == "running" and (r["epochs_completed"] or 0) >= 2 and r["pid"] for r in rows))
+    victim = next(r for r in rows if r["status"] == "running" and (r["epochs_completed"] or 0) >= 2)
+    os.kill(victim["pid"], signal.SIGKILL)              # its process only (OOM killer, a crash): not the sweep
+    wait_for_trials(run_dir, process, "the killed trial trained on", lambda rows: any(
+        r["trial_id"] == victim["trial_id"] and r["restarts"] == 1 and r["status"] == "running"
+        and r["epochs_completed"] > victim["epochs_completed"] for r in rows))
+    sent = time.monotonic()
+    process.send_signal(signal.SIGTERM)                 # what a cluster scheduler sends
+    code, out, err = finish(process, timeout=60)
+    assert time.monotonic() - sent < 20, "SIGTERM stops the sweep within seconds"
+    assert code == 130 and "stopped by SIGTERM" in out and "plus --resume" in out, err[-2000:]
+    assert "raycnn: SIGTERM: stopping" in err and "Traceback" not in err
+    stopped = {r["trial_id"]: r for r in table(run_dir, "trials")}
+    assert stopped[victim["trial_id"]]["status"] == "interrupted"
+    assert {r["status"] for r in stopped.values()} <= {"interrupted", "completed"}
+
+    code, out, err = finish(start_sweep(str(sweep), "--storage", str(tmp_path / "runs"), "--resume"))
+    assert code == 0, err[-3000:]
+    after = {r["trial_id"]: r for r in table(run_dir, "trials")}
+    assert all(r["status"] == "completed" and r["epochs_completed"] == 10 for r in after.values())
+    assert [after[t]["restarts"] for t in sorted(after)] == [int(t == victim["trial_id"]) for t in sorted(after)]
+    assert "actor is dead" in after[victim["trial_id"]]["error"]     # why it restarted
+    epochs = table(run_dir, "epochs")
+    assert sorted((e["trial_id"], e["epoch"]) for e in epochs) == [(t, n) for t in sorted(after) for n in range(1, 11)]
+    steps = [s for s, _ in read_scalars(run_dir / "tensorboard" / victim["trial_name"])["train/loss"]]
+    assert steps == list(range(1, 11))
+
+
+def test_a_disk_that_fills_mid_sweep_stops_it_cleanly_and_resume_continues(tmp_path):
+    sweep = write_sweep(tmp_path / "s.yaml", """
+fixed: {train: {epochs: 20}}
+space: {train.seed: [0, 1, 2]}
+scheduler: {kind: fifo}
+resources: {cpus: 1}
+max_concurrent: 2
+""")
+    with small_disk(tmp_path / "disk", 96) as disk:
+        run_dir = disk / "runs" / "test"
+        process = start_sweep(str(sweep), "--storage", str(disk / "runs"))
+        wait_for_trials(run_dir, process, "a trial 2 epochs in", lambda rows: any(
+            (r["epochs_completed"] or 0) >= 2 for r in rows))
+        filler = fill_disk(disk)
+        code, out, err = finish(process, timeout=120)
+        assert code == 1 and "Traceback" not in err, err[-3000:]
+        assert err.strip().splitlines()[-1].startswith(f"error: storage full: the disk holding {run_dir} is full")
+        assert "free space, then run the same command plus --resume" in err
+        stopped = table(run_dir, "trials")                 # the tables on disk stay readable
+        assert len(stopped) == 3 and any(r["status"] != "completed" for r in stopped)
+        filler.unlink()
+        code, out, err = finish(start_sweep(str(sweep), "--storage", str(disk / "runs"), "--resume"))
+        assert code == 0, err[-3000:]
+        after = table(run_dir, "trials")
+        assert all(r["status"] == "completed" and r["epochs_completed"] == 20 for r in after)
+        epochs = sorted((e["trial_id"], e["epoch"]) for e in table(run_dir, "epochs"))
+        assert epochs == [(t, n) for t in ("t0001", "t0002", "t0003") for n in range(1, 21)]   # none lost, none twice
 
 
 def image_folder(root: Path, classes: int, train: int = 3, test: int = 2) -> Path:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import json
+import logging
 import os
 import sys
 import time
@@ -168,11 +169,25 @@ def start_ray(address: str | None) -> None:
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
     # raycnn.sweep.interrupt handles Ctrl-C and SIGTERM alike, and asks Tune to stop through SIGUSR1
     os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"
+    # a trial's error is one line in the trials table and the summary, not a traceback on the terminal
+    os.environ.setdefault("TUNE_PRINT_ALL_TRIAL_ERRORS", "0")
+    logging.getLogger("ray.tune.tune").addFilter(_quiet_tune)
     if address is None:
         # "local": never join a stale cluster named in Ray's temp folder (ray_current_cluster)
         ray.init(address="local", include_dashboard=False, log_to_driver=False, logging_level="ERROR")
     else:
         ray.init(address=address, log_to_driver=False, logging_level="ERROR")
+
+
+def _quiet_tune(record) -> bool:
+    """Drop Tune's line listing unfinished trials (the summary says which did not finish, and how to go
+    on), and, once a full disk has stopped the sweep, the traceback of the state save it refused."""
+    from raycnn.sweep import interrupt
+
+    message = str(record.msg)
+    full = (interrupt.stop_reason() or "").startswith("storage full")
+    return not (message.startswith("Trials did not complete")
+                or (full and message.startswith("Experiment state snapshotting failed")))
 
 
 def prepare_datasets(trials: list[TrialSpec]) -> None:
@@ -268,7 +283,7 @@ def run_sweep(sweep: SweepConfig, trials: list[TrialSpec], address: str | None, 
             prepare_cluster(sweep, trials)
         if not resume:
             write_run_files(storage, sweep, trials)
-        build_tuner(sweep, trials, resume).fit()
+        fit_tuner(build_tuner(sweep, trials, resume))
     finally:
         try:
             mark_interrupted(storage)
@@ -278,6 +293,19 @@ def run_sweep(sweep: SweepConfig, trials: list[TrialSpec], address: str | None, 
             ray.shutdown()
     rows = storage.read_table(table_folder("trials")).to_pylist()
     return print_summary(rows, storage.location, time.monotonic() - started, interrupt.stop_reason())
+
+
+def fit_tuner(tuner) -> None:
+    """Run Tune's loop. Stopped for a full disk, whatever Tune raises on the way out (a state it could
+    not save, an error file cut short) is that: the previous state and the tables stay for --resume."""
+    from raycnn.sweep import interrupt
+
+    try:
+        tuner.fit()
+    except Exception:
+        reason = interrupt.stop_reason()
+        if not (reason and reason.startswith("storage full")):
+            raise
 
 
 def mark_interrupted(storage: RunStorage) -> None:

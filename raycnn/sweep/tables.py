@@ -13,6 +13,7 @@ epochs of running trials only.
 
 from __future__ import annotations
 
+import errno
 import time
 from pathlib import Path
 from typing import Callable
@@ -114,8 +115,10 @@ class ResultTables(tune.Callback):
             self.write()
 
     def get_state(self) -> None:
-        """Tune is saving the experiment state a resume starts from: the tables must not be behind it."""
-        self.write()
+        """Tune is saving the experiment state a resume starts from: the tables must not be behind it, so
+        when they cannot be written (a full disk) this raises, and Tune keeps its previous state."""
+        if not self.write():
+            raise OSError(errno.ENOSPC, f"the result tables in {self.run_location} could not be written")
         return None
 
     def on_experiment_end(self, trials, **info) -> None:
@@ -177,18 +180,19 @@ class ResultTables(tune.Callback):
 
     # --- files -----------------------------------------------------------------------------------
 
-    def write(self) -> None:
+    def write(self) -> bool:
         """Write the dirty parts; each part file is replaced whole. On a full disk the files keep their
-        last rows, the parts stay dirty (written again later, or by the resumed sweep) and the sweep stops."""
+        last rows, the parts stay dirty, the sweep is asked to stop, and this returns False."""
         try:
             self._write_dirty()
         except OSError as err:
             if not is_storage_full(err):
                 raise
             self._check_space(err)
-            return
+            return False
         for part in [p for p in self.epochs if all(self.trials[t]["status"] in ENDED for t in self.members[p])]:
             del self.epochs[part]                 # written, and no trial of it is running
+        return True
 
     def _write_dirty(self) -> None:
         for part in sorted(self.dirty_trials):
