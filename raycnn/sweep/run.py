@@ -143,11 +143,9 @@ def build_tuner(sweep: SweepConfig, trials: list[TrialSpec], resume: bool):
             name=sweep.name, storage_path=run_dir.rsplit("/", 1)[0], verbose=0, callbacks=callbacks,
             failure_config=tune.FailureConfig(max_failures=sweep.max_failures),
             # with a bucket, each trial's TensorBoard events live in its folder: sync them with it
-            sync_config=tune.SyncConfig(sync_artifacts=board is None),
-            # Tune keeps a trial's last 2 checkpoints and saves its whole experiment state whenever a trial has
-            # made num_to_keep checkpoints since the last save (so that state never points at a deleted one):
-            # 2, not 1, halves those saves, whose cost grows with the number of trials
-            checkpoint_config=tune.CheckpointConfig(num_to_keep=2)))
+            # trials keep their own checkpoints in RUN_DIR/checkpoints (raycnn.sweep.trainable): Tune has
+            # none to keep, so its state never points at a deleted one and is not saved per checkpoint
+            sync_config=tune.SyncConfig(sync_artifacts=board is None)))
 
 
 def record_trial_end(spec: dict, row: dict) -> None:
@@ -172,6 +170,7 @@ def start_ray(address: str | None) -> None:
     # a trial's error is one line in the trials table and the summary, not a traceback on the terminal
     os.environ.setdefault("TUNE_PRINT_ALL_TRIAL_ERRORS", "0")
     logging.getLogger("ray.tune.tune").addFilter(_quiet_tune)
+    logging.getLogger("ray.tune.execution.tune_controller").addFilter(_quiet_tune)
     if address is None:
         # "local": never join a stale cluster named in Ray's temp folder (ray_current_cluster)
         ray.init(address="local", include_dashboard=False, log_to_driver=False, logging_level="ERROR")
@@ -181,13 +180,25 @@ def start_ray(address: str | None) -> None:
 
 def _quiet_tune(record) -> bool:
     """Drop Tune's line listing unfinished trials (the summary says which did not finish, and how to go
-    on), and, once a full disk has stopped the sweep, the traceback of the state save it refused."""
+    on), once a full disk has stopped the sweep the traceback of the state save it refused, and a
+    harmless traceback after a resume."""
     from raycnn.sweep import interrupt
 
     message = str(record.msg)
     full = (interrupt.stop_reason() or "").startswith("storage full")
     return not (message.startswith("Trials did not complete")
-                or (full and message.startswith("Experiment state snapshotting failed")))
+                or (full and message.startswith("Experiment state snapshotting failed"))
+                or _deleting_a_deleted_checkpoint(record))
+
+
+def _deleting_a_deleted_checkpoint(record) -> bool:
+    """After a driver kill, Tune's restored state may list a checkpoint it had already deleted (after
+    its last state save); deleting it again fails harmlessly (the new checkpoint is registered first)."""
+    import traceback
+
+    error = record.exc_info[1] if record.exc_info else None
+    return isinstance(error, FileNotFoundError) and any(
+        frame.name == "_delete_fs_path" for frame in traceback.extract_tb(error.__traceback__))
 
 
 def prepare_datasets(trials: list[TrialSpec]) -> None:

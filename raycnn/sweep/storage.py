@@ -4,7 +4,8 @@
     RUN_DIR/sweep.yaml, environment.json        the resolved sweep and the machines it ran on
     RUN_DIR/results/<table>.parquet/            the result tables (raycnn.sweep.results)
     RUN_DIR/tensorboard/<trial name>/           one TensorBoard run per trial (folder storage)
-    RUN_DIR/<trial label>/checkpoint_*/         Tune's copy of each trial's last checkpoint
+    RUN_DIR/checkpoints/<trial id>/epoch-NNNNN/ a trial's last two checkpoints, written by the trial
+    RUN_DIR/<trial label>/                      Ray Tune's folder for the trial
     $TMPDIR/raycnn-work/<run key>/<trial id>/   a trial's scratch folder on its node (removed by the sweep)
 
 Clusters keep runs in shared storage; the driver writes the run files there the same way it writes
@@ -29,6 +30,7 @@ from raycnn.errors import ConfigError
 
 RESULTS = "results"          # RUN_DIR/results/<table>.parquet
 TENSORBOARD = "tensorboard"  # RUN_DIR/tensorboard/<trial name>/
+CHECKPOINTS = "checkpoints"  # RUN_DIR/checkpoints/<trial id>/epoch-NNNNN/
 WORK = "raycnn-work"         # $TMPDIR/raycnn-work/<run key>/<trial id>/ on each node
 MIN_FREE_BYTES = 64 * 2**20  # less free space than this where runs are stored: refused before Ray starts
 STORAGE_FULL = (errno.ENOSPC, errno.EDQUOT)   # a write failed for want of space (or quota)
@@ -91,6 +93,55 @@ class RunStorage:
             self.fs.delete_file(self.path(relative))
         except FileNotFoundError:
             pass
+
+    def list_folders(self, folder: str) -> list[str]:
+        """Names of the finished subfolders of a folder (none being written), sorted."""
+        if not self.is_folder(folder):
+            return []
+        infos = self.fs.get_file_info(pafs.FileSelector(self.path(folder)))
+        return sorted(i.base_name for i in infos if i.type == pafs.FileType.Directory
+                      and not i.base_name.startswith((".", "_")))
+
+    def put_folder(self, local: Path, relative: str) -> None:
+        """Copy a local folder to RELATIVE. On a disk it appears whole: copied under a hidden name, each file
+        fsync'd, then renamed (a folder of that name already there is replaced). On a bucket, file by file."""
+        target = self.path(relative)
+        if not self.local:
+            self.fs.create_dir(target, recursive=True)
+            pafs.copy_files(str(local), target, destination_filesystem=self.fs)
+            return
+        parent, name = target.rsplit("/", 1)
+        partial = Path(parent) / f".{name}.{os.getpid()}-{uuid.uuid4().hex[:6]}.tmp"
+        try:
+            shutil.copytree(local, partial)
+            for path in partial.iterdir():
+                with open(path, "rb+") as stream:
+                    os.fsync(stream.fileno())
+            shutil.rmtree(target, ignore_errors=True)
+            os.replace(partial, target)
+        except BaseException:
+            shutil.rmtree(partial, ignore_errors=True)
+            raise
+
+    def get_folder(self, relative: str, local: Path) -> None:
+        """Copy RELATIVE into a new local folder."""
+        if self.local:
+            shutil.copytree(self.path(relative), local)
+        else:
+            local.mkdir(parents=True)
+            pafs.copy_files(self.path(relative), str(local), source_filesystem=self.fs)
+
+    def delete_folder(self, relative: str) -> None:
+        try:
+            self.fs.delete_dir(self.path(relative))
+        except FileNotFoundError:
+            pass
+
+    def remove_partial_folders(self, folder: str) -> None:
+        """Remove what a killed `put_folder` left in a folder (hidden, never read)."""
+        if self.local and self.is_folder(folder):
+            for path in Path(self.path(folder)).glob(".*.tmp"):
+                shutil.rmtree(path, ignore_errors=True)
 
     def read_text(self, relative: str) -> str:
         with self.fs.open_input_stream(self.path(relative)) as stream:

@@ -77,9 +77,9 @@ class ResultTables(tune.Callback):
 
     def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
         trial_id = _trial_id(trial)
-        if "epoch" in result and "train_loss" in result:
-            epoch = int(result["epoch"])
-            self._epochs_of(trial_id)[epoch] = (trial_id, epoch) + tuple(result.get(c) for c in EPOCH_COLUMNS[2:])
+        for epoch_result in (result.get("history") or []) + ([result] if "train_loss" in result else []):
+            epoch = int(epoch_result["epoch"])   # history: the epochs of the checkpoint a trial continues from
+            self._epochs_of(trial_id)[epoch] = (trial_id, epoch) + tuple(epoch_result.get(c) for c in EPOCH_COLUMNS[2:])
             self.dirty_epochs.add(self._part(trial_id))
         self._update_row(trial_id, result)
         self.dirty_trials.add(self._part(trial_id))

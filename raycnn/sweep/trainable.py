@@ -1,17 +1,22 @@
 """The Ray Tune trial: a thin adapter around `raycnn.fit.fit`. The only training code that knows Ray.
 
 Each epoch it reports the epoch's metrics plus the test accuracy and loss of the best weights so far
-(small, flat scalars: what the scheduler and the trials table need), with a checkpoint (last.pt,
-best.pt, test_at_best.json). The best weights' per-class results and confusion matrix never pass
+(small, flat scalars: what the scheduler and the trials table need). Its checkpoints (last.pt,
+best.pt, test_at_best.json) are its own, not Tune's: written to RUN_DIR/checkpoints/<trial id>/epoch-NNNNN/
+before the epoch is reported, the last two kept, and read back when the trial starts again (a retry
+after its process died, or a resumed sweep), so no saved state of Tune's can point at a checkpoint
+that is gone, and Tune's state does not grow with checkpoints. The first report of a trial that
+continues carries the epochs its checkpoint has (`history`), so the epochs table gets every epoch
+even when the driver died before it recorded one. The best weights' per-class results and confusion matrix never pass
 through Tune: the trial writes them into the result tables itself, once per change of its best
 weights (`raycnn.sweep.results.write_test_results`). Its scratch folder is
 $TMPDIR/raycnn-work/<run>/<trial id>, removed when it ends (and by the sweep, for a killed trial).
 A trial that ASHA stops is killed between two
 epochs, and its last report already holds everything the result tables need. A NaN loss ends the
 trial as `diverged` and running out of memory (CUDA or CPU) as `oom` (neither retried); any other error propagates,
-so Tune retries the trial from its last checkpoint up to `max_failures` times (the trials table
+so Tune retries the trial (from its last checkpoint) up to `max_failures` times (the trials table
 counts them in `restarts`). A checkpoint that does not read back (cut short on a node's disk) is
-passed over for the older one Tune kept, or the trial starts over; the warning reaches the driver.
+passed over for the older one kept beside it, or the trial starts over; the warning reaches the driver.
 """
 
 from __future__ import annotations
@@ -20,24 +25,26 @@ import dataclasses
 import json
 import os
 import shutil
+import uuid
 from pathlib import Path
 
-import pyarrow.fs as pafs
 import ray
+import torch
 from ray import tune
 
 from raycnn import checkpoint as ckpt
-
 from raycnn.config import run_config_from_dict
 from raycnn.errors import is_out_of_memory
 from raycnn.fit import FitResult, TestEvaluation, TrainingDiverged, count_trial_parameters, fit
 from raycnn.sweep.results import write_test_results
-from raycnn.sweep.storage import run_work_root
+from raycnn.sweep.storage import CHECKPOINTS, RunStorage, run_work_root
 from raycnn.tensorboard import EpochLogger, hyperparameters
 
 TEST_FILE = "test_at_best.json"
 METRIC = "val_accuracy"
 TIME_ATTR = "epoch"  # not training_iteration: that restarts from 1 when a trial is restored
+KEEP_CHECKPOINTS = 2  # per trial: the newest, and the one before it in case the newest does not read back
+OWNER = "owner"       # RUN_DIR/checkpoints/<trial id>/owner: the attempt that may write its checkpoints
 
 
 def run_trial(params: dict) -> None:
@@ -45,7 +52,7 @@ def run_trial(params: dict) -> None:
     spec = params["trial"]
     config = run_config_from_dict(spec["config"], f"trial {spec['trial_id']}")
     work = run_work_root(spec["run_dir"]) / spec["trial_id"]
-    shutil.rmtree(work, ignore_errors=True)     # an earlier, killed attempt's: the checkpoint is Tune's
+    shutil.rmtree(work, ignore_errors=True)     # an earlier, killed attempt's: its checkpoints are in RUN_DIR
     work.mkdir(parents=True)
     try:
         _run(spec, config, work)
@@ -55,7 +62,11 @@ def run_trial(params: dict) -> None:
 
 def _run(spec: dict, config, work: Path) -> None:
     checkpoints = work / "checkpoints"
-    resumed, warnings = restore_checkpoint(tune.get_checkpoint(), checkpoints)
+    storage, own = RunStorage(spec["run_dir"]), f"{CHECKPOINTS}/{spec['trial_id']}"
+    attempt = uuid.uuid4().hex
+    storage.write_text(f"{own}/{OWNER}", attempt)   # an older attempt still running (a cut-off node) stops
+    resumed, warnings = restore_checkpoint(storage, own, checkpoints)
+    catch_up = {"history": _history(checkpoints)} if resumed else {}   # sent once, with the first report
     best = {"test": _read_test(checkpoints)}
     board = EpochLogger(spec.get("tensorboard") or tune.get_context().get_trial_dir(), spec["name"],
                         hyperparameters(config, tuple(spec.get("values", {}))), config.data)
@@ -82,8 +93,9 @@ def _run(spec: dict, config, work: Path) -> None:
         base.setdefault("params", metrics.params)
         # TensorBoard first: Tune may stop this trial inside tune.report
         board(metrics, may_end=metrics.epoch >= config.train.epochs or metrics.epoch in stop_epochs)
-        tune.report({**base, **dataclasses.asdict(metrics), **_test_columns(best["test"]), "final": False},
-                    checkpoint=tune.Checkpoint.from_directory(str(checkpoints)))
+        save_checkpoint(storage, own, checkpoints, metrics.epoch, attempt)   # before the report: never behind it
+        tune.report({**base, **dataclasses.asdict(metrics), **_test_columns(best["test"]), "final": False,
+                     **_pop(catch_up)})
 
     result, end = None, {}
     try:
@@ -100,7 +112,13 @@ def _run(spec: dict, config, work: Path) -> None:
     finally:  # stopped by the scheduler or failed: no status here; the sweep driver records it
         board.close(final_test=result.test_evaluation() if result is not None else None,
                     status=end.get("status"), detail=end.get("error") or end.get("stop_reason") or "")
-    tune.report(end)
+    tune.report({**end, **_pop(catch_up)})
+
+
+def _pop(once: dict) -> dict:
+    found = dict(once)
+    once.clear()
+    return found
 
 
 def _end_metrics(base: dict, status: str, error: str, test: dict | None, config) -> dict:
@@ -128,39 +146,46 @@ def _test_columns(test: dict | None) -> dict:
     return {"test_accuracy": test["accuracy"], "test_loss": test["loss"]}
 
 
-def restore_checkpoint(checkpoint: tune.Checkpoint | None, checkpoints: Path) -> tuple[bool, list[str]]:
-    """Copy the newest readable checkpoint of this trial into `checkpoints`: Tune's latest, else the
-    older ones it kept beside it; none readable: start over. Returns (resumed, warnings)."""
+class Superseded(RuntimeError):
+    """A newer attempt of this trial has started (this one's driver or node was cut off): stop writing."""
+
+
+def save_checkpoint(storage: RunStorage, own: str, checkpoints: Path, epoch: int, attempt: str | None = None) -> None:
+    """Copy this epoch's checkpoint into RUN_DIR (whole, then renamed), then drop all but the newest two.
+    An attempt that is no longer the trial's owner (`attempt` given) raises Superseded instead."""
+    if attempt is not None and storage.read_text(f"{own}/{OWNER}") != attempt:
+        raise Superseded(f"{own}: a newer attempt of this trial is running; this one stops")
+    storage.put_folder(checkpoints, f"{own}/epoch-{epoch:05d}")
+    for name in storage.list_folders(own)[:-KEEP_CHECKPOINTS]:
+        storage.delete_folder(f"{own}/{name}")
+
+
+def restore_checkpoint(storage: RunStorage, own: str, checkpoints: Path) -> tuple[bool, list[str]]:
+    """Copy the newest readable checkpoint of this trial from RUN_DIR into `checkpoints`; when none
+    reads back, start over. Returns (resumed, warnings: one line naming the unreadable files)."""
+    storage.remove_partial_folders(own)          # what a killed copy left
     bad = []
-    for candidate in checkpoint_candidates(checkpoint):
+    for name in reversed(storage.list_folders(own)):
         shutil.rmtree(checkpoints, ignore_errors=True)
+        where = storage.path(f"{own}/{name}")
         try:
-            with candidate.as_directory() as folder:      # in place on a local disk, else downloaded
-                ckpt.check_readable(Path(folder))
-                shutil.copytree(folder, checkpoints)
+            storage.get_folder(f"{own}/{name}", checkpoints)
+            ckpt.check_readable(checkpoints)
         except ckpt.UnreadableCheckpoint as err:
-            bad.append(f"{candidate.path}/{err.path.name} is unreadable ({err.reason})")
+            bad.append(f"{where}/{err.path.name} is unreadable ({err.reason})")
             continue
-        except OSError as err:                            # gone, or its download failed
-            bad.append(f"{candidate.path} cannot be read ({err})")
+        except OSError as err:                   # gone, or its download failed
+            bad.append(f"{where} cannot be read ({err})")
             continue
-        return True, [f"{', '.join(bad)}; continued from {candidate.path}"] if bad else []
+        return True, [f"{', '.join(bad)}; continued from {where}"] if bad else []
     shutil.rmtree(checkpoints, ignore_errors=True)
     return False, [f"{', '.join(bad)}; no readable checkpoint left, started over from epoch 1"] if bad else []
 
 
-def checkpoint_candidates(checkpoint: tune.Checkpoint | None) -> list[tune.Checkpoint]:
-    """Tune's latest checkpoint of a trial, then the older ones kept in the same trial folder, newest first."""
-    if checkpoint is None:
-        return []
-    parent, name = checkpoint.path.rstrip("/").rsplit("/", 1)
-    try:
-        infos = checkpoint.filesystem.get_file_info(pafs.FileSelector(parent))
-    except OSError:
-        return [checkpoint]
-    older = sorted((i.base_name for i in infos if i.type == pafs.FileType.Directory
-                    and i.base_name.startswith("checkpoint_") and i.base_name < name), reverse=True)
-    return [checkpoint] + [tune.Checkpoint(f"{parent}/{n}", filesystem=checkpoint.filesystem) for n in older]
+def _history(checkpoints: Path) -> list[dict]:
+    """The epochs a checkpoint has trained, as the epochs table records them."""
+    state = torch.load(checkpoints / ckpt.LAST, weights_only=True, mmap=True)["state"]
+    return state["history"]
 
 
 def _read_test(checkpoints: Path) -> dict | None:
