@@ -163,7 +163,11 @@ def check(run_dir: Path, trials: int, epochs: int) -> dict:
         events.Reload()
         steps = [e.step for e in events.Scalars("train/loss")] if "train/loss" in events.Tags()["scalars"] else []
         found["tensorboard_steps_doubled"] += len(steps) - len(set(steps))
-        found["tensorboard_steps_missing"] += len(set(range(1, (row["epochs_completed"] or 0) + 1)) - set(steps))
+        missing = sorted(set(range(1, (row["epochs_completed"] or 0) + 1)) - set(steps))
+        found["tensorboard_steps_missing"] += len(missing)
+        if missing or len(steps) != len(set(steps)):
+            found.setdefault("detail", []).append(f"{row['trial_id']}: TensorBoard steps {steps}, "
+                                                  f"restarts {row['restarts']}, started at {row['started_at_epoch']}")
     found["restarts_recorded"] = sum(r["restarts"] or 0 for r in rows)
     found["statuses"] = {s: sum(r["status"] == s for r in rows) for s in sorted({r["status"] for r in rows})}
     report = subprocess.run([sys.executable, "-m", "analysis", str(run_dir)], cwd=REPO, capture_output=True,

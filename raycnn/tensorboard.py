@@ -91,8 +91,8 @@ class EpochLogger:
 
     def close(self, final_test=None, status: str | None = None, detail: str = "") -> None:
         """End the run's events: the final test panels, and its status where the run knows it."""
-        if self.writer is None and status is not None:   # failed before its first epoch was logged
-            self._open(1)
+        if self.writer is None and status is not None:   # ended before logging an epoch in this session
+            self._open(max(self.step, 1), purge=False)
         if self.writer is not None:
             if final_test is not None and final_test != self.drawn_test:
                 self._write_test(final_test, draw=True)
@@ -110,10 +110,15 @@ class EpochLogger:
         if draw:
             self.last_panels, self.drawn_test = time.monotonic(), test
 
-    def _open(self, epoch: int) -> None:
+    def continues_at(self, epoch: int) -> None:
+        """The run continues after `epoch` (from a checkpoint): a status it ends with goes at that step."""
+        self.step = epoch
+
+    def _open(self, epoch: int, purge: bool = True) -> None:
         from torch.utils.tensorboard import SummaryWriter
 
-        self.writer = SummaryWriter(log_dir=str(self.path), purge_step=epoch)
+        # purge: drop what an earlier, killed session logged from this epoch on (it is logged again)
+        self.writer = SummaryWriter(log_dir=str(self.path), purge_step=epoch if purge else None)
         # "running" as of the step before this session's first epoch: any end status comes at a later
         # step, so it is the latest whichever event file TensorBoard happens to read first
         self.writer.add_scalar(STATUS_TAG, STATUS_CODES["running"], global_step=epoch - 1)

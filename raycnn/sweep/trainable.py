@@ -87,6 +87,8 @@ def _run(spec: dict, config, work: Path) -> None:
 
     if best["test"] is not None:                      # continued: the best weights' test results so far
         board.new_best(TestEvaluation(**best["test"]))
+    if catch_up:
+        board.continues_at(catch_up["history"][-1]["epoch"] if catch_up["history"] else 0)
 
     def report(metrics) -> None:
         base.setdefault("started_at_epoch", metrics.epoch)  # > 1 when continued from a checkpoint
