@@ -61,6 +61,11 @@ def load(checkpoint_dir: Path, device: torch.device) -> dict:
     return checkpoint
 
 
+def read_history(checkpoint_dir: Path) -> list[dict]:
+    """The epochs a checkpoint has trained (EpochMetrics as dicts), read without loading its tensors."""
+    return _load(Path(checkpoint_dir) / LAST, torch.device("cpu"), mmap=True)["state"]["history"]
+
+
 def check_readable(checkpoint_dir: Path) -> None:
     """Raise UnreadableCheckpoint unless last.pt (and best.pt, when there) read back; cheap: the files
     are mapped, not read, so a truncated file (its zip directory missing) is found at once."""

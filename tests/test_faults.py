@@ -42,28 +42,33 @@ def test_an_unreadable_last_checkpoint_starts_the_run_over_with_one_warning(tmp_
 
 
 def test_a_sweep_trial_passes_over_an_unreadable_checkpoint_for_the_older_one(tmp_path):
-    from raycnn.sweep.storage import RunStorage
-    from raycnn.sweep.trainable import restore_checkpoint, save_checkpoint
+    from raycnn.sweep.trial_checkpoints import Superseded, TrialCheckpoints
 
-    storage, own = RunStorage(str(tmp_path / "runs" / "sweep")), "checkpoints/t0001"
+    own = TrialCheckpoints(str(tmp_path / "runs" / "sweep"), "t0001")
+    own.claim()
     for epochs in (1, 2, 3):                 # as the trial saves them: the last two are kept
         fit(digits_config(epochs), out_dir=tmp_path / "run", resume=True)
-        save_checkpoint(storage, own, tmp_path / "run" / "checkpoints", epochs)
+        own.save(tmp_path / "run" / "checkpoints", epochs)
     folder = tmp_path / "runs" / "sweep" / "checkpoints" / "t0001"
-    assert sorted(p.name for p in folder.iterdir()) == ["epoch-00002", "epoch-00003"]
+    assert sorted(p.name for p in folder.iterdir()) == ["epoch-00002", "epoch-00003", "owner"]
     (folder / "epoch-00003" / "last.pt").write_bytes(b"")
     (folder / ".epoch-00004.123-abcdef.tmp").mkdir()         # left by a kill mid-copy: never read
     work = tmp_path / "work"
-    resumed, warnings = restore_checkpoint(storage, own, work)
+    resumed, warnings = own.restore(work)
     assert resumed and warnings == [f"{folder / 'epoch-00003' / 'last.pt'} is unreadable (zero bytes); "
                                     f"continued from {folder / 'epoch-00002'}"]
     assert torch.load(work / "last.pt", weights_only=True)["state"]["epoch"] == 2
     assert not (folder / ".epoch-00004.123-abcdef.tmp").exists()
     cut_short(folder / "epoch-00002" / "best.pt", 0.3)
-    resumed, warnings = restore_checkpoint(storage, own, work)
+    resumed, warnings = own.restore(work)
     assert not resumed and not work.exists()
     assert warnings[0].endswith("no readable checkpoint left, started over from epoch 1")
     assert "epoch-00002/best.pt is unreadable" in warnings[0]
+    newer = TrialCheckpoints(str(tmp_path / "runs" / "sweep"), "t0001")
+    newer.claim()                            # a newer attempt took over: the old one stops writing
+    with pytest.raises(Superseded):
+        own.save(tmp_path / "run" / "checkpoints", 4)
+    assert not (folder / "epoch-00004").exists()
 
 
 def test_a_checkpoint_write_on_a_full_disk_keeps_the_previous_one(tmp_path):

@@ -245,6 +245,22 @@ max_failures: 2
     assert steps == list(range(1, 11))
 
 
+def test_a_second_ctrl_c_quits_at_once(tmp_path):
+    sweep = write_sweep(tmp_path / "s.yaml", "fixed: {train: {epochs: 30}}\nscheduler: {kind: fifo}\n")
+    run_dir = tmp_path / "runs" / "test"
+    process = start_sweep(str(sweep), "--storage", str(tmp_path / "runs"))
+    wait_for_trials(run_dir, process, "a trial 1 epoch in", lambda rows: (rows[0]["epochs_completed"] or 0) >= 1)
+    sent = time.monotonic()
+    process.send_signal(signal.SIGINT)
+    time.sleep(0.3)
+    process.send_signal(signal.SIGINT)
+    code, out, err = finish(process, timeout=60)
+    assert time.monotonic() - sent < 10 and code == 130, err[-2000:]
+    assert "raycnn: Ctrl-C: stopping" in err and "continue with the same command plus --resume" in err
+    assert "Traceback" not in err
+    assert table(run_dir, "trials")[0]["epochs_completed"] >= 1       # what was written stays
+
+
 def test_a_disk_that_fills_mid_sweep_stops_it_cleanly_and_resume_continues(tmp_path):
     sweep = write_sweep(tmp_path / "s.yaml", """
 fixed: {train: {epochs: 20}}

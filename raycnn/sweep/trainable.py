@@ -2,10 +2,10 @@
 
 Each epoch it reports the epoch's metrics plus the test accuracy and loss of the best weights so far
 (small, flat scalars: what the scheduler and the trials table need). Its checkpoints (last.pt,
-best.pt, test_at_best.json) are its own, not Tune's: written to RUN_DIR/checkpoints/<trial id>/epoch-NNNNN/
-before the epoch is reported, the last two kept, and read back when the trial starts again (a retry
-after its process died, or a resumed sweep), so no saved state of Tune's can point at a checkpoint
-that is gone, and Tune's state does not grow with checkpoints. The first report of a trial that
+best.pt, test_at_best.json) are its own, not Tune's (`raycnn.sweep.trial_checkpoints`): written to
+RUN_DIR before the epoch is reported and read back when the trial starts again (a retry after its
+process died, or a resumed sweep), so no saved state of Tune's can point at a checkpoint that is gone,
+and Tune's state does not grow with checkpoints. The first report of a trial that
 continues carries the epochs its checkpoint has (`history`), so the epochs table gets every epoch
 even when the driver died before it recorded one. The best weights' per-class results and confusion matrix never pass
 through Tune: the trial writes them into the result tables itself, once per change of its best
@@ -25,11 +25,9 @@ import dataclasses
 import json
 import os
 import shutil
-import uuid
 from pathlib import Path
 
 import ray
-import torch
 from ray import tune
 
 from raycnn import checkpoint as ckpt
@@ -37,14 +35,13 @@ from raycnn.config import run_config_from_dict
 from raycnn.errors import is_out_of_memory
 from raycnn.fit import FitResult, TestEvaluation, TrainingDiverged, count_trial_parameters, fit
 from raycnn.sweep.results import write_test_results
-from raycnn.sweep.storage import CHECKPOINTS, RunStorage, run_work_root
+from raycnn.sweep.storage import run_work_root
+from raycnn.sweep.trial_checkpoints import TrialCheckpoints
 from raycnn.tensorboard import EpochLogger, hyperparameters
 
 TEST_FILE = "test_at_best.json"
 METRIC = "val_accuracy"
 TIME_ATTR = "epoch"  # not training_iteration: that restarts from 1 when a trial is restored
-KEEP_CHECKPOINTS = 2  # per trial: the newest, and the one before it in case the newest does not read back
-OWNER = "owner"       # RUN_DIR/checkpoints/<trial id>/owner: the attempt that may write its checkpoints
 
 
 def run_trial(params: dict) -> None:
@@ -62,11 +59,10 @@ def run_trial(params: dict) -> None:
 
 def _run(spec: dict, config, work: Path) -> None:
     checkpoints = work / "checkpoints"
-    storage, own = RunStorage(spec["run_dir"]), f"{CHECKPOINTS}/{spec['trial_id']}"
-    attempt = uuid.uuid4().hex
-    storage.write_text(f"{own}/{OWNER}", attempt)   # an older attempt still running (a cut-off node) stops
-    resumed, warnings = restore_checkpoint(storage, own, checkpoints)
-    catch_up = {"history": _history(checkpoints)} if resumed else {}   # sent once, with the first report
+    own = TrialCheckpoints(spec["run_dir"], spec["trial_id"])
+    own.claim()                                      # an older attempt still running (a cut-off node) stops
+    resumed, warnings = own.restore(checkpoints)
+    catch_up = {"history": ckpt.read_history(checkpoints)} if resumed else {}   # sent once, with the first report
     best = {"test": _read_test(checkpoints)}
     board = EpochLogger(spec.get("tensorboard") or tune.get_context().get_trial_dir(), spec["name"],
                         hyperparameters(config, tuple(spec.get("values", {}))), config.data)
@@ -95,7 +91,7 @@ def _run(spec: dict, config, work: Path) -> None:
         base.setdefault("params", metrics.params)
         # TensorBoard first: Tune may stop this trial inside tune.report
         board(metrics, may_end=metrics.epoch >= config.train.epochs or metrics.epoch in stop_epochs)
-        save_checkpoint(storage, own, checkpoints, metrics.epoch, attempt)   # before the report: never behind it
+        own.save(checkpoints, metrics.epoch)      # before the report: every reported epoch is in a checkpoint
         tune.report({**base, **dataclasses.asdict(metrics), **_test_columns(best["test"]), "final": False,
                      **_pop(catch_up)})
 
@@ -146,48 +142,6 @@ def _test_columns(test: dict | None) -> dict:
     if not test:
         return {}
     return {"test_accuracy": test["accuracy"], "test_loss": test["loss"]}
-
-
-class Superseded(RuntimeError):
-    """A newer attempt of this trial has started (this one's driver or node was cut off): stop writing."""
-
-
-def save_checkpoint(storage: RunStorage, own: str, checkpoints: Path, epoch: int, attempt: str | None = None) -> None:
-    """Copy this epoch's checkpoint into RUN_DIR (whole, then renamed), then drop all but the newest two.
-    An attempt that is no longer the trial's owner (`attempt` given) raises Superseded instead."""
-    if attempt is not None and storage.read_text(f"{own}/{OWNER}") != attempt:
-        raise Superseded(f"{own}: a newer attempt of this trial is running; this one stops")
-    storage.put_folder(checkpoints, f"{own}/epoch-{epoch:05d}")
-    for name in storage.list_folders(own)[:-KEEP_CHECKPOINTS]:
-        storage.delete_folder(f"{own}/{name}")
-
-
-def restore_checkpoint(storage: RunStorage, own: str, checkpoints: Path) -> tuple[bool, list[str]]:
-    """Copy the newest readable checkpoint of this trial from RUN_DIR into `checkpoints`; when none
-    reads back, start over. Returns (resumed, warnings: one line naming the unreadable files)."""
-    storage.remove_partial_folders(own)          # what a killed copy left
-    bad = []
-    for name in reversed(storage.list_folders(own)):
-        shutil.rmtree(checkpoints, ignore_errors=True)
-        where = storage.path(f"{own}/{name}")
-        try:
-            storage.get_folder(f"{own}/{name}", checkpoints)
-            ckpt.check_readable(checkpoints)
-        except ckpt.UnreadableCheckpoint as err:
-            bad.append(f"{where}/{err.path.name} is unreadable ({err.reason})")
-            continue
-        except OSError as err:                   # gone, or its download failed
-            bad.append(f"{where} cannot be read ({err})")
-            continue
-        return True, [f"{', '.join(bad)}; continued from {where}"] if bad else []
-    shutil.rmtree(checkpoints, ignore_errors=True)
-    return False, [f"{', '.join(bad)}; no readable checkpoint left, started over from epoch 1"] if bad else []
-
-
-def _history(checkpoints: Path) -> list[dict]:
-    """The epochs a checkpoint has trained, as the epochs table records them."""
-    state = torch.load(checkpoints / ckpt.LAST, weights_only=True, mmap=True)["state"]
-    return state["history"]
 
 
 def _read_test(checkpoints: Path) -> dict | None:
