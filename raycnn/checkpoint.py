@@ -31,11 +31,11 @@ def exists(checkpoint_dir: Path | None) -> bool:
     return checkpoint_dir is not None and (Path(checkpoint_dir) / LAST).exists()
 
 
-def save_best(checkpoint_dir: Path, weights: dict) -> None:
-    _atomic_save(weights, Path(checkpoint_dir) / BEST)
+def save_best(checkpoint_dir: Path, weights: dict, durable: bool = True) -> None:
+    _atomic_save(weights, Path(checkpoint_dir) / BEST, durable)
 
 
-def save_last(checkpoint_dir: Path, trial) -> None:
+def save_last(checkpoint_dir: Path, trial, durable: bool = True) -> None:
     state = {
         "config": trial.config.to_dict(),
         "precision": trial.precision,
@@ -51,7 +51,7 @@ def save_last(checkpoint_dir: Path, trial) -> None:
             "augment": trial.augment_generator.get_state(),
         },
     }
-    _atomic_save(state, Path(checkpoint_dir) / LAST)
+    _atomic_save(state, Path(checkpoint_dir) / LAST, durable)
 
 
 def load(checkpoint_dir: Path, device: torch.device) -> dict:
@@ -118,18 +118,24 @@ def _check_same_config(current: dict, stored: dict, where: Path) -> None:
                                   f"or the same settings")
 
 
-def _atomic_save(obj, path: Path) -> None:
+def _atomic_save(obj, path: Path, durable: bool = True) -> None:
+    """Write aside, then rename. `durable`: fsync the file before and the folder after the rename (not
+    for a scratch copy that is copied durably elsewhere: under sustained writes each fsync waits for
+    the disk)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(f".{os.getpid()}.tmp")
     try:
         with open(partial, "wb") as stream:
             torch.save(obj, stream)
-            stream.flush()
-            os.fsync(stream.fileno())        # on disk before the rename makes it the checkpoint
+            if durable:
+                stream.flush()
+                os.fsync(stream.fileno())    # on disk before the rename makes it the checkpoint
     except BaseException:
         partial.unlink(missing_ok=True)      # a full disk or a Ctrl-C leaves no half file behind
         raise
     os.replace(partial, path)  # a crash mid-write never leaves a truncated checkpoint
+    if not durable:
+        return
     folder = os.open(path.parent, os.O_RDONLY)
     try:
         os.fsync(folder)                     # the rename itself survives a power cut

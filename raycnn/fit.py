@@ -107,17 +107,21 @@ class Trial:
     on_improvement: Callable[[TestEvaluation], None] | None = None
     best_test: TestEvaluation | None = None   # the best weights' test results, once computed
     read_in_blocks: bool = False   # the training split is larger than the memory it could be paged into
+    durable_checkpoints: bool = True   # fsync'd; off for a scratch folder copied durably elsewhere
 
 
 def fit(config: RunConfig, report: Report | None = None, out_dir: str | Path | None = None,
         resume: bool = False, progress: bool = False,
-        on_improvement: Callable[[TestEvaluation], None] | None = None) -> FitResult:
+        on_improvement: Callable[[TestEvaluation], None] | None = None,
+        durable_checkpoints: bool = True) -> FitResult:
     """Train and test one configuration. With `out_dir`, checkpoint every epoch into
     OUT/checkpoints; with `resume`, continue from the checkpoint there if one exists.
     `on_improvement(TestEvaluation)` is called whenever the validation accuracy improves, with the
     test results of the new best weights (before that epoch's checkpoint is written): a run that
-    is killed later (a sweep scheduler stopping it) has its final test results already."""
+    is killed later (a sweep scheduler stopping it) has its final test results already.
+    `durable_checkpoints=False` skips the fsyncs, for a scratch folder its caller copies durably."""
     trial = prepare_trial(config, out_dir, resume)
+    trial.durable_checkpoints = durable_checkpoints
     trial.on_improvement = on_improvement
     status = "completed"
     while trial.state.epoch < config.train.epochs:
@@ -219,9 +223,9 @@ def run_epoch(trial: Trial, progress: bool = False) -> EpochMetrics:
             trial.best_test = evaluate_test(trial)
             trial.on_improvement(trial.best_test)
         if trial.checkpoint_dir is not None:
-            ckpt.save_best(trial.checkpoint_dir, trial.best_weights)
+            ckpt.save_best(trial.checkpoint_dir, trial.best_weights, trial.durable_checkpoints)
     if trial.checkpoint_dir is not None:
-        ckpt.save_last(trial.checkpoint_dir, trial)
+        ckpt.save_last(trial.checkpoint_dir, trial, trial.durable_checkpoints)
     return metrics
 
 

@@ -97,7 +97,8 @@ def _run(spec: dict, config, work: Path) -> None:
 
     result, end = None, {}
     try:
-        result = fit(config, report=report, out_dir=work, resume=resumed, on_improvement=on_improvement)
+        result = fit(config, report=report, out_dir=work, resume=resumed, on_improvement=on_improvement,
+                     durable_checkpoints=False)   # scratch: TrialCheckpoints.save copies it durably
         if best["test"] is None or best["test"]["confusion"] != result.confusion:  # not written yet
             write_test_results(spec["run_dir"], spec["trial_id"], result.per_class, result.confusion)
         end = _final_metrics(base, result)
