@@ -160,6 +160,7 @@ def test_resume_with_an_edited_sweep_file_says_what_changed_and_refuses(tmp_path
                                 "space": {"model.arch": ["custom_cnn", "alexnet_small"]}}, "s.yaml")
     RunStorage(str(tmp_path / "runs" / "study")).write_text(
         "sweep.yaml", yaml.safe_dump(resolved_sweep(original, expand_trials(original)), sort_keys=False))
+    (tmp_path / "runs" / "study" / "experiment_state-2026-12-02_02-26-39.json").write_text('{"trial_data": []}')
     path = tmp_path / "s.yaml"
     path.write_text("name: study\nquestion: q\nfixed: {train: {epochs: 5}}\n"
                     "space: {model.arch: [custom_cnn, alexnet_small], train.seed: [0, 1]}\n")
@@ -176,6 +177,17 @@ def test_resume_with_an_edited_sweep_file_says_what_changed_and_refuses(tmp_path
                             "space": {"model.arch": ["custom_cnn", "alexnet_small"]}, "storage": str(tmp_path / "runs")},
                            str(path))
     check_run_directory(same, expand_trials(same), resume=True)
+
+
+def test_resume_of_a_run_whose_tune_state_is_cut_short_says_so_before_ray(tmp_path):
+    run_dir = tmp_path / "runs" / "quickstart"
+    run_dir.mkdir(parents=True)
+    (run_dir / "sweep.yaml").write_text("name: quickstart\n")
+    (run_dir / "experiment_state-2026-12-02_02-26-39.json").write_text('{"trial_data": [["{\\n  \\"stub\\": fa')
+    done = sweep_cli("sweeps/quickstart.yaml", "--storage", str(tmp_path / "runs"), "--resume")
+    assert done.returncode == 2 and "Traceback" not in done.stderr and "NO-RAY" in done.stdout
+    assert f"Ray Tune's saved state {run_dir / 'experiment_state-2026-12-02_02-26-39.json'} is cut short" in done.stderr
+    assert "--name NEW" in done.stderr and len(done.stderr.strip().splitlines()) == 1
 
 
 def dry_run_with_alexnet_on_digits(tmp_path, extra: str = "") -> subprocess.CompletedProcess:

@@ -39,11 +39,30 @@ def check_run_directory(sweep: SweepConfig, trials: list[TrialSpec], resume: boo
     if resume and not exists:
         raise ConfigError(f"--resume: {run_dir} holds no sweep to continue; drop --resume to start it")
     if resume:
+        check_tune_state(storage)
         changes = study_changes(yaml.safe_load(storage.read_text("sweep.yaml")) or {}, resolved_sweep(sweep, trials))
         if changes:
             raise ConfigError(f"--resume: {sweep.source} has changed since {run_dir} was started ("
                               f"{'; '.join(changes)}); resuming would mix two studies in one table: undo the "
                               f"edit, or run it as a new sweep with --name NEW")
+
+
+def check_tune_state(storage: RunStorage) -> None:
+    """Ray Tune resumes from RUN_DIR/experiment_state-*.json, which Tune copies there without a rename:
+    a disk that filled during that copy leaves it cut short. Say so before Ray starts, not in a traceback."""
+    if not storage.local:
+        return
+    states = sorted(Path(storage.root).glob("experiment_state-*.json"), key=lambda p: p.stat().st_mtime)
+    if not states:
+        raise ConfigError(f"--resume: {storage.location} holds no Ray Tune state (the sweep was stopped before "
+                          f"Tune started); run it again with --name NEW, or remove the folder")
+    try:
+        json.loads(states[-1].read_text())
+    except (ValueError, UnicodeDecodeError) as err:
+        raise ConfigError(f"--resume: Ray Tune's saved state {states[-1]} is cut short ({type(err).__name__}: "
+                          f"{err}; a disk that filled or a kill while Tune copied it); Tune cannot resume this run: "
+                          f"its results so far stay in {storage.location}/{RESULTS}; run the sweep again with "
+                          f"--name NEW") from None
 
 
 STUDY_KEYS = ("fixed", "space", "num_samples", "seeds", "scheduler")   # what makes a study (trials follow)
