@@ -189,7 +189,6 @@ def start_ray(address: str | None) -> None:
     # a trial's error is one line in the trials table and the summary, not a traceback on the terminal
     os.environ.setdefault("TUNE_PRINT_ALL_TRIAL_ERRORS", "0")
     logging.getLogger("ray.tune.tune").addFilter(_quiet_tune)
-    logging.getLogger("ray.tune.execution.tune_controller").addFilter(_quiet_tune)
     if address is None:
         # "local": never join a stale cluster named in Ray's temp folder (ray_current_cluster)
         ray.init(address="local", include_dashboard=False, log_to_driver=False, logging_level="ERROR")
@@ -199,25 +198,13 @@ def start_ray(address: str | None) -> None:
 
 def _quiet_tune(record) -> bool:
     """Drop Tune's line listing unfinished trials (the summary says which did not finish, and how to go
-    on), once a full disk has stopped the sweep the traceback of the state save it refused, and a
-    harmless traceback after a resume."""
+    on), and, once a full disk has stopped the sweep, the traceback of the state save it refused."""
     from raycnn.sweep import interrupt
 
     message = str(record.msg)
     full = (interrupt.stop_reason() or "").startswith("storage full")
     return not (message.startswith("Trials did not complete")
-                or (full and message.startswith("Experiment state snapshotting failed"))
-                or _deleting_a_deleted_checkpoint(record))
-
-
-def _deleting_a_deleted_checkpoint(record) -> bool:
-    """After a driver kill, Tune's restored state may list a checkpoint it had already deleted (after
-    its last state save); deleting it again fails harmlessly (the new checkpoint is registered first)."""
-    import traceback
-
-    error = record.exc_info[1] if record.exc_info else None
-    return isinstance(error, FileNotFoundError) and any(
-        frame.name == "_delete_fs_path" for frame in traceback.extract_tb(error.__traceback__))
+                or (full and message.startswith("Experiment state snapshotting failed")))
 
 
 def prepare_datasets(trials: list[TrialSpec]) -> None:
