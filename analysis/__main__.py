@@ -4,6 +4,7 @@
     python -m analysis suggest RUN_DIR [-o FILE]           # a follow-up sweep that targets the weak classes
 
 Reads only RUN_DIR/results/*.parquet (and sweep.yaml for context). Bad input: one line, exit 2.
+`suggest` with no class that passes the weak-class test writes nothing, says so in one line, exit 1.
 """
 
 from __future__ import annotations
@@ -38,10 +39,14 @@ def suggest_parser() -> argparse.ArgumentParser:
 
 def run(argv: list[str]) -> int:
     if argv[:1] == ["suggest"]:
-        from analysis.suggest import suggest
+        from analysis.suggest import NothingToTarget, suggest
 
         args = suggest_parser().parse_args(argv[1:])
-        text = suggest(load_runs(args.runs), args.name)
+        try:
+            text = suggest(load_runs(args.runs), args.name)
+        except NothingToTarget as err:
+            print(f"{err}", file=sys.stderr)
+            return 1
         if args.output is None:
             print(text, end="")
         else:

@@ -20,6 +20,80 @@ def _pyplot():
     return plt
 
 
+def draw_first(findings: dict, folder: Path) -> list[tuple[str, Path]]:
+    """The report's first-screen figures: the whole study, then accuracy against cost."""
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for dataset in sorted({c["dataset"] for c in findings["cells"]}):
+        path = folder / f"study-{dataset}.png"
+        if study(findings, dataset, path):
+            written.append((f"Every configuration on {dataset}: mean test accuracy over seeds with its 95% interval "
+                            f"(hollow: stopped by ASHA, compared at that epoch)", path))
+        path = folder / f"pareto-{dataset}.png"
+        if pareto(findings, dataset, path):
+            written.append((f"Accuracy against cost on {dataset}: the Pareto front (line) and dominated "
+                            f"configurations (grey)", path))
+    return written
+
+
+def study(findings: dict, dataset: str, path: Path) -> bool:
+    cells = sorted((c for c in findings["cells"] if c["dataset"] == dataset), key=lambda c: c["accuracy"])
+    if not cells:
+        return False
+    plt = _pyplot()
+    archs = sorted({c["arch"] for c in cells})
+    colours = {a: plt.get_cmap("tab10")(i % 10) for i, a in enumerate(archs)}
+    height = min(9.0, 0.22 * len(cells) + 1.2)
+    fig, ax = plt.subplots(figsize=(8, height), dpi=90)
+    y = np.arange(len(cells))
+    for arch in archs:
+        index = [i for i, c in enumerate(cells) if c["arch"] == arch]
+        for i in index:
+            c = cells[i]
+            full = c["budget"] == "full"
+            ax.errorbar(c["accuracy"], i, xerr=[[c["accuracy"] - c["ci_low"]], [c["ci_high"] - c["accuracy"]]],
+                        fmt="o", color=colours[arch], mfc=colours[arch] if full else "white", capsize=2,
+                        markersize=4, label=arch if i == index[-1] else None)
+    labels = [c["config"] + ("" if c["budget"] == "full" else f" ({c['budget']})") for c in cells]
+    ax.set_yticks(y, labels=labels, fontsize=7 if len(cells) <= 30 else max(3, int(7 * 30 / len(cells)) + 1))
+    ax.set_xlabel("test accuracy (mean over seeds, 95% interval)")
+    ax.set_title(f"{dataset}: {len(cells)} configuration(s)", fontsize=9)
+    ax.grid(axis="x", alpha=0.3)
+    ax.legend(fontsize=7, loc="lower right")
+    _save(fig, path)
+    return True
+
+
+def pareto(findings: dict, dataset: str, path: Path) -> bool:
+    rows = [r for r in findings["pareto"] if r["dataset"] == dataset]
+    costs = [(k, label, log) for k, label, log in (("params", "parameters", True),
+                                                  ("train_seconds", "training seconds", True),
+                                                  ("images_per_second", "images/s (training)", True))
+             if any(r[k] for r in rows)]
+    if not rows or not costs:
+        return False
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(costs), figsize=(3.6 * len(costs), 3.2), dpi=90, squeeze=False)
+    for ax, (cost, label, log) in zip(axes[0], costs):
+        have = [r for r in rows if r[cost]]
+        front = sorted((r for r in have if r[f"front_{cost}"]), key=lambda r: r[cost])
+        other = [r for r in have if not r[f"front_{cost}"]]
+        ax.scatter([r[cost] for r in other], [r["accuracy"] for r in other], color="lightgrey", s=14,
+                   label="dominated")
+        ax.plot([r[cost] for r in front], [r["accuracy"] for r in front], "o-", color="tab:red", markersize=4,
+                label="front")
+        for r in front[:6]:
+            ax.annotate(r["config"], (r[cost], r["accuracy"]), fontsize=5, xytext=(3, 3), textcoords="offset points")
+        if log and min(r[cost] for r in have) > 0:
+            ax.set_xscale("log")
+        ax.set_xlabel(label + (" (more is better)" if cost == "images_per_second" else ""), fontsize=8)
+        ax.set_ylabel("test accuracy", fontsize=8)
+        ax.tick_params(labelsize=7)
+    axes[0][0].legend(fontsize=7)
+    _save(fig, path)
+    return True
+
+
 def draw_all(results: Results, findings: dict, folder: Path) -> list[tuple[str, Path]]:
     """[(caption, path)] of every figure written into FOLDER."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -45,11 +119,13 @@ def draw_all(results: Results, findings: dict, folder: Path) -> list[tuple[str, 
 def confusion(counts: np.ndarray, classes: tuple[str, ...], title: str, path: Path) -> None:
     plt = _pyplot()
     shares = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
-    size = max(4.0, 0.5 * len(classes) + 2)
+    size = min(12.0, max(4.0, 0.5 * len(classes) + 2))
+    font = 8 if len(classes) <= 30 else 4
     fig, ax = plt.subplots(figsize=(size, size), dpi=90)
     ax.imshow(shares, cmap="Blues", vmin=0, vmax=1)
-    ax.set_xticks(range(len(classes)), labels=classes, rotation=90 if len(classes) > 10 else 45, ha="right")
-    ax.set_yticks(range(len(classes)), labels=classes)
+    ax.set_xticks(range(len(classes)), labels=classes, rotation=90 if len(classes) > 10 else 45, ha="right",
+                  fontsize=font)
+    ax.set_yticks(range(len(classes)), labels=classes, fontsize=font)
     if len(classes) <= 20:
         for t in range(len(classes)):
             for p in range(len(classes)):
@@ -73,10 +149,12 @@ def f1_heatmap(results: Results, dataset: str, path: Path) -> bool:
         return False
     plt = _pyplot()
     grid = np.stack(list(columns.values()), axis=1)
-    fig, ax = plt.subplots(figsize=(max(5.0, 0.45 * len(columns) + 3), max(3.0, 0.22 * len(classes) + 2)), dpi=90)
+    fig, ax = plt.subplots(figsize=(min(16.0, max(5.0, 0.45 * len(columns) + 3)),
+                                    min(16.0, max(3.0, 0.22 * len(classes) + 2))), dpi=90)
     image = ax.imshow(grid, cmap="viridis", vmin=0, vmax=1, aspect="auto")
-    ax.set_yticks(range(len(classes)), labels=classes, fontsize=7)
-    ax.set_xticks(range(len(columns)), labels=list(columns), rotation=60, ha="right", fontsize=7)
+    ax.set_yticks(range(len(classes)), labels=classes, fontsize=7 if len(classes) <= 40 else 4)
+    ax.set_xticks(range(len(columns)), labels=list(columns), rotation=60, ha="right",
+                  fontsize=7 if len(columns) <= 30 else 4)
     fig.colorbar(image, ax=ax, label="F1")
     ax.set_title(f"per-class F1 on {dataset}", fontsize=9)
     _save(fig, path)

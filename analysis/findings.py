@@ -10,11 +10,27 @@ Rules (stated in every report):
   differ only in the factor (same other settings, same seed, same budget). Baselines: augmentation
   `none`, the smallest kernel, the first architecture in alphabetical order, and for other fields the empty / zero
   / smallest value.
-- Weak class: ranked by F1 averaged over every configuration of the (dataset, architecture) (its full
-  runs; the largest budget where there are none), a class at least one standard deviation (over the
-  classes) below the mean class F1 and at least 0.02 below it. The best configuration's F1 is given too.
+- Weak class: a tested claim. Per (dataset, architecture), each class's F1 and recall averaged over
+  every configuration (its full runs; the largest budget where there are none) are compared with the
+  mean over classes of the same trials: a class is weak when both are below the mean by at least 0.02
+  and a one-sided normal test of "no lower than the mean" gives p < 0.05 for both (the larger p
+  counts) after Holm's correction over every class tested in the report (every dataset and
+  architecture): the chance that a report names any class weak when none is weaker is at most 5%.
+  (Recall too, so that a class whose F1 is low only because another class's images are predicted as
+  it is not called weak.) Classes are ranked by F1 whether or not any passes.
+- Weak for every architecture: weak (as above) for each architecture of the dataset.
 - Confused pairs: the share of a true class predicted as another, summed over the best
-  configuration's seeds; pairs at 5% or more (always the top three).
+  configuration's seeds, tested against chance (the class's errors spread evenly over the other
+  classes; one-sided binomial test) with Holm's correction over every pair in the report. The top
+  three pairs by share are listed either way, marked when they do not pass.
+- A change that helps overall accuracy but hurts a class: the overall effect's 95% interval excludes
+  0, and the class's F1 change has the other sign with p < 0.05 after Holm's correction over the
+  classes of that change.
+- Early training: trials stopped by ASHA are compared at the epoch they reached; such findings are
+  claims about early training and come after the full-budget ones in the summary.
+- Pareto front: per dataset, configurations at the full budget (or the largest one) for which no
+  other is at least as accurate (mean test accuracy) and at least as cheap (parameters; training
+  seconds; images/s), and better in one of the two.
 """
 
 from __future__ import annotations
@@ -25,30 +41,39 @@ import numpy as np
 import pandas as pd
 
 from analysis.load import Results, factor_columns, short, value_text
-from analysis.stats import Bootstrap, Estimate, t_interval
+from analysis.stats import Bootstrap, Estimate, holm, t_interval
 
-WEAK_SD = 1.0
+ALPHA = 0.05
 WEAK_GAP = 0.02
-CONFUSED_RATE = 0.05
+TOP_PAIRS = 3
 EFFECT_GROUPS = {"augment": "augmentation_effects", "kernel_size": "kernel_effects", "arch": "arch_effects"}
 EMPTY = ("None", "none", "{}", "[]", "0", "0.0", "False", "()")
 
 
 def analyse(results: Results) -> dict:
     boot = Bootstrap(results.confusion)
+    boot.prepare(results.trials.index)
     findings: dict = {"runs": results.runs, "left_out": results.left_out, "cannot_conclude": [],
                       "leaderboard": [], "winners": [], "weak_classes": [], "class_ranking": [],
                       "confused_pairs": [], "shared_weak_classes": [], "marginal_means": [],
                       "augmentation_effects": [], "kernel_effects": [], "arch_effects": [], "other_effects": [],
-                      "interactions": []}
+                      "interactions": [], "cells": [], "pareto": []}
+    contexts, pairs = [], []
     for dataset, trials in results.trials.groupby("dataset", sort=True):
         names = results.classes.get(dataset) or tuple(str(i) for i in range(len(results.confusion[trials.index[0]])))
         trials, columns = factor_columns(trials)
         context = Dataset(str(dataset), trials, names, boot, columns)
-        context.leaderboard(findings)
+        pairs += context.leaderboard(findings)
         context.effects(findings)
         context.marginal_means(findings)
+        context.cells(findings)
         _caveats(context, findings)
+        contexts.append(context)
+    decide_weak(findings)
+    decide_confused(pairs, findings)
+    for context in contexts:
+        context.shared_weak(findings)
+    findings["pareto"] = pareto(findings["cells"])
     findings["compute"] = compute_spent(results)
     return findings
 
@@ -58,16 +83,18 @@ class Dataset:
                  columns: list[str]):
         self.name, self.trials, self.classes, self.boot, self.columns = name, trials, classes, boot, columns
         self.estimates: dict[str, dict] = {}     # arch -> {(factor, value, baseline): paired Estimate}
+        self.budgets: dict[tuple, list[str]] = {}   # (arch, factor, value, baseline) -> budgets of its pairs
 
     # --- leaderboard, weak classes, confused pairs -----------------------------------------------
 
-    def leaderboard(self, findings: dict) -> None:
-        rows = []
+    def leaderboard(self, findings: dict) -> list[dict]:
+        """Leaderboard and winner rows, class rankings; returns the confusion tests still to correct."""
+        rows, pairs = [], []
         for arch, trials in self.trials.groupby("arch", sort=True):
             members = self.best_configuration(trials)
             rows.append(self.board_row(str(arch), members))
-            self.weak_classes(str(arch), trials, members, findings)
-            self.confused_pairs(str(arch), members, findings)
+            self.rank_classes(str(arch), trials, members, findings)
+            pairs.append(self.confusion_test(str(arch), members))
         rows.sort(key=lambda r: -r["test_accuracy"])
         findings["leaderboard"] += [{k: v for k, v in r.items() if k != "estimate"} for r in rows]
         if len(rows) > 1:
@@ -78,7 +105,7 @@ class Dataset:
                                         "delta": float(delta.point[0]), "ci_low": float(low[0]),
                                         "ci_high": float(high[0]), "budgets": [top["budget"], second["budget"]],
                                         "equal_budget": top["budget"] == second["budget"]})
-        self.shared_weak(findings)
+        return pairs
 
     def best_configuration(self, trials: pd.DataFrame) -> pd.DataFrame:
         """The configuration (all settings but the seed) with the best mean validation accuracy,
@@ -113,37 +140,45 @@ class Dataset:
                 "accuracy_per_mparam": (float(estimate.point[0]) / (params / 1e6)) if params else None,
                 "images_per_second": _mean(members["images_per_second"]), "estimate": estimate}
 
-    def weak_classes(self, arch: str, trials: pd.DataFrame, best: pd.DataFrame, findings: dict) -> None:
+    def rank_classes(self, arch: str, trials: pd.DataFrame, best: pd.DataFrame, findings: dict) -> None:
         """Classes ranked by F1 averaged over every configuration of the architecture (full runs, or
-        the largest budget where there are none): a class that is hard for it, whatever the settings."""
+        the largest budget where there are none), each with its gap to the mean class F1 and the
+        one-sided p of "no lower than the mean" for both F1 and recall (the larger of the two: weak means
+        both are lower; corrected over the report in decide_weak)."""
         full = trials[trials["budget"] == "full"]
-        pool = full if len(full) else trials[trials["budget"] == _largest_budget(trials)]
+        budget = "full" if len(full) else _largest_budget(trials)
+        pool = trials[trials["budget"] == budget]
         size = len(self.classes)
-        overall = self.boot.mean([(k, s) for k, s in zip(pool.index, pool["seed"])]).point
+        members = [(k, s) for k, s in zip(pool.index, pool["seed"])]
+        overall = self.boot.mean(members).point
+        gaps = self.boot.mean(members, transform=lambda v: np.concatenate([_gap(v, 1, size), _gap(v, 1 + size, size)], -1))
+        p_f1, p_recall = gaps.p_values(slice(0, size), below=True), gaps.p_values(slice(size, 2 * size), below=True)
+        error = gaps.standard_error(slice(0, size))
         top = self.boot.mean([(k, s) for k, s in zip(best.index, best["seed"])]).point
         f1, recall = overall[1:1 + size], overall[1 + size:1 + 2 * size]
         order = np.argsort(f1, kind="stable")
-        mean, spread = float(f1.mean()), float(f1.std())
         for rank, index in enumerate(order, start=1):
-            row = {"dataset": self.name, "arch": arch, "class": self.classes[index], "f1": float(f1[index]),
-                   "recall": float(recall[index]), "rank": rank, "best_config_f1": float(top[1 + index]),
-                   "best_config_recall": float(top[1 + size + index]), "configurations": len(pool)}
-            weak = f1[index] <= mean - WEAK_SD * spread and f1[index] <= mean - WEAK_GAP
-            findings["class_ranking"].append({**row, "weak": bool(weak)})
-            if weak:
-                findings["weak_classes"].append(row)
+            findings["class_ranking"].append({
+                "dataset": self.name, "arch": arch, "class": self.classes[index], "f1": float(f1[index]),
+                "recall": float(recall[index]), "rank": rank, "gap": float(gaps.point[index]),
+                "gap_se": float(error[index]), "recall_gap": float(gaps.point[size + index]),
+                "p": float(max(p_f1[index], p_recall[index])), "budget": budget,
+                "best_config_f1": float(top[1 + index]), "best_config_recall": float(top[1 + size + index]),
+                "configurations": len(pool), "seeds": gaps.seeds, "classes": size})
 
-    def confused_pairs(self, arch: str, members: pd.DataFrame, findings: dict) -> None:
+    def confusion_test(self, arch: str, members: pd.DataFrame) -> dict:
+        """Off-diagonal counts of the best configuration (seeds summed) and each pair's one-sided
+        binomial p against the class's errors spread evenly over the other classes."""
+        from scipy import stats
+
         total = sum(self.boot.confusion[k] for k in members.index)
-        support = np.maximum(total.sum(axis=1), 1)
-        rates = total / support[:, None]
-        np.fill_diagonal(rates, 0.0)
-        order = np.dstack(np.unravel_index(np.argsort(-rates, axis=None), rates.shape))[0]
-        for rank, (true, pred) in enumerate(order[:10]):
-            if rates[true, pred] > 0 and (rates[true, pred] >= CONFUSED_RATE or rank < 3):
-                findings["confused_pairs"].append({"dataset": self.name, "arch": arch, "true": self.classes[true],
-                                                   "pred": self.classes[pred], "rate": float(rates[true, pred]),
-                                                   "count": int(total[true, pred])})
+        size = len(total)
+        errors = total.sum(axis=1) - np.diagonal(total)
+        chance = 1.0 / max(size - 1, 1)
+        p = stats.binom.sf(total - 1, errors[:, None], chance) if size > 2 else np.ones_like(total, dtype=float)
+        np.fill_diagonal(p, np.nan)
+        return {"dataset": self.name, "arch": arch, "classes": self.classes, "counts": total, "errors": errors,
+                "chance": chance, "p": p, "budget": members["budget"].iloc[0]}
 
     def shared_weak(self, findings: dict) -> None:
         weak = defaultdict(set)
@@ -153,9 +188,11 @@ class Dataset:
         archs = sorted(self.trials["arch"].unique())
         if len(archs) > 1:
             shared = set.intersection(*(weak[a] for a in archs))
+            budgets = {r["arch"]: r["budget"] for r in findings["class_ranking"] if r["dataset"] == self.name}
             findings["shared_weak_classes"].append({"dataset": self.name, "archs": archs,
                                                     "classes": sorted(shared),
-                                                    "by_arch": {a: sorted(weak[a]) for a in archs}})
+                                                    "by_arch": {a: sorted(weak[a]) for a in archs},
+                                                    "budgets": sorted(set(budgets.values()))})
 
     # --- factor effects ---------------------------------------------------------------------------
 
@@ -193,6 +230,7 @@ class Dataset:
             estimate = self.boot.paired(pairs)
             estimates[(factor, value, baseline)] = estimate
             budgets = sorted({trials.at[k, "budget"] for k, _, _ in pairs})
+            self.budgets[(arch, factor, value, baseline)] = budgets
             entries += self.effect_entries(estimate, factor, value, baseline, arch, budgets)
         return entries, estimates
 
@@ -205,10 +243,12 @@ class Dataset:
                   "budgets": budgets}
         entries = [{**common, "class": None, "delta": float(estimate.point[0]), "ci_low": float(low[0]),
                     "ci_high": float(high[0])}]
+        corrected = holm(estimate.p_values(slice(1, 1 + size)))      # over the classes of this change
         for c, name in enumerate(self.classes):
             f1, rec, prec = 1 + c, 1 + size + c, 1 + 2 * size + c
             entries.append({**common, "class": name, "delta": float(estimate.point[f1]), "ci_low": float(low[f1]),
-                            "ci_high": float(high[f1]), "recall_delta": float(estimate.point[rec]),
+                            "ci_high": float(high[f1]), "p_holm": float(corrected[c]),
+                            "recall_delta": float(estimate.point[rec]),
                             "recall_ci_low": float(low[rec]), "recall_ci_high": float(high[rec]),
                             "precision_delta": float(estimate.point[prec]), "precision_ci_low": float(low[prec]),
                             "precision_ci_high": float(high[prec])})
@@ -231,7 +271,8 @@ class Dataset:
                         "delta_a": float(a.point[0]), "ci_a": [float(la[0]), float(ha[0])],
                         "delta_b": float(b.point[0]), "ci_b": [float(lb[0]), float(hb[0])],
                         "difference": float(a.point[0] - b.point[0]), "ci_low": float(low[0]),
-                        "ci_high": float(high[0]), "matters": bool(low[0] > 0 or high[0] < 0)})
+                        "ci_high": float(high[0]), "matters": bool(low[0] > 0 or high[0] < 0),
+                        "budgets": sorted(set(self.budgets[(first, *key)]) | set(self.budgets[(second, *key)]))})
 
     def marginal_means(self, findings: dict) -> None:
         """Mean test accuracy per value of each factor (and architecture), at one budget."""
@@ -250,6 +291,88 @@ class Dataset:
                     "dataset": self.name, "factor": factor, "value": _typed(value), "budget": budget,
                     "trials": len(members), "accuracy": float(estimate.point[0]), "ci_low": float(low[0]),
                     "ci_high": float(high[0])})
+
+
+    def cells(self, findings: dict) -> None:
+        """Every configuration (all settings but the seed) with its mean test accuracy and costs."""
+        keys = self.config_key(self.trials)
+        for _, members in self.trials.groupby(keys, sort=True):
+            estimate = self.boot.mean([(k, s) for k, s in zip(members.index, members["seed"])])
+            low, high = estimate.interval()
+            first = members.iloc[0]
+            findings["cells"].append({
+                "dataset": self.name, "arch": str(first["arch"]), "config": self.label(first),
+                "budget": first["budget"], "seeds": int(members["seed"].nunique()), "trials": len(members),
+                "accuracy": float(estimate.point[0]), "ci_low": float(low[0]), "ci_high": float(high[0]),
+                "params": _mean(members["params"]), "train_seconds": _mean(members["train_seconds"]),
+                "images_per_second": _mean(members["images_per_second"])})
+
+
+def decide_weak(findings: dict) -> None:
+    """Holm over every class tested in the report; weak = below the mean by WEAK_GAP and passing."""
+    ranking = findings["class_ranking"]
+    adjusted = holm([r["p"] for r in ranking])
+    for row, p in zip(ranking, adjusted):
+        row["p_holm"] = float(p)
+        row["weak"] = bool(p < ALPHA and row["gap"] <= -WEAK_GAP and row["recall_gap"] <= -WEAK_GAP)
+    findings["weak_classes"] = [{k: v for k, v in r.items() if k != "weak"} for r in ranking if r["weak"]]
+    findings["tested_classes"] = len(ranking)
+
+
+def decide_confused(tests: list[dict], findings: dict) -> None:
+    """Holm over every off-diagonal pair in the report; keep the passing pairs and each top three."""
+    flat = np.concatenate([t["p"][~np.isnan(t["p"])] for t in tests]) if tests else np.array([])
+    adjusted = holm(flat)
+    start = 0
+    for test in tests:
+        counts, errors = test["counts"], test["errors"]
+        mask = ~np.isnan(test["p"])
+        p_holm = np.full(counts.shape, np.nan)
+        p_holm[mask] = adjusted[start:start + mask.sum()]
+        start += mask.sum()
+        rates = counts / np.maximum(counts.sum(axis=1), 1)[:, None]
+        np.fill_diagonal(rates, 0.0)
+        order = np.dstack(np.unravel_index(np.argsort(-rates, axis=None, kind="stable"), rates.shape))[0]
+        names = test["classes"]
+        for rank, (true, pred) in enumerate(order):
+            confused = bool(p_holm[true, pred] < ALPHA)
+            if rates[true, pred] <= 0 or (rank >= TOP_PAIRS and not confused):
+                continue
+            findings["confused_pairs"].append({
+                "dataset": test["dataset"], "arch": test["arch"], "true": names[true], "pred": names[pred],
+                "rate": float(rates[true, pred]), "count": int(counts[true, pred]), "errors": int(errors[true]),
+                "chance_rate": float(test["chance"] * errors[true] / max(counts[true].sum(), 1)),
+                "p_holm": float(p_holm[true, pred]), "confused": confused, "budget": test["budget"]})
+
+
+def pareto(cells: list[dict]) -> list[dict]:
+    """Per dataset, at the full budget (or the largest): each configuration with whether it is on the
+    front of accuracy against params, training seconds and images/s, and what dominates it."""
+    out = []
+    for dataset in sorted({c["dataset"] for c in cells}):
+        mine = [c for c in cells if c["dataset"] == dataset]
+        budget = "full" if any(c["budget"] == "full" for c in mine) else max((c["budget"] for c in mine),
+                                                                            key=_budget_epochs)
+        pool = [c for c in mine if c["budget"] == budget]
+        for cell in sorted(pool, key=lambda c: -c["accuracy"]):
+            row = {k: cell[k] for k in ("dataset", "arch", "config", "budget", "seeds", "accuracy", "ci_low",
+                                        "ci_high", "params", "train_seconds", "images_per_second")}
+            for cost, lower_is_cheaper in (("params", True), ("train_seconds", True), ("images_per_second", False)):
+                better = _dominating(cell, pool, cost, lower_is_cheaper)
+                row[f"front_{cost}"] = None if cell[cost] is None else not better
+                row[f"dominated_by_{cost}"] = better[0]["config"] if better else None
+            out.append(row)
+    return out
+
+
+def _dominating(cell: dict, pool: list[dict], cost: str, lower_is_cheaper: bool) -> list[dict]:
+    if cell[cost] is None:
+        return []
+    sign = 1 if lower_is_cheaper else -1
+    found = [o for o in pool if o is not cell and o[cost] is not None and o["accuracy"] >= cell["accuracy"]
+             and sign * o[cost] <= sign * cell[cost]
+             and (o["accuracy"] > cell["accuracy"] or sign * o[cost] < sign * cell[cost])]
+    return sorted(found, key=lambda o: -o["accuracy"])
 
 
 def choose_baseline(factor: str, values: list[str]) -> str:
@@ -298,6 +421,12 @@ def _caveats(context: Dataset, findings: dict) -> None:
     if not (trials["budget"] == "full").any():
         findings["cannot_conclude"].append(f"{name}: every trial was stopped by ASHA; comparisons are at the "
                                            f"epochs they reached, not at convergence")
+
+
+def _gap(vectors: np.ndarray, start: int, size: int) -> np.ndarray:
+    """Each class's value minus the mean over classes, for the block [start, start + size) of metric vectors."""
+    block = vectors[..., start:start + size]
+    return block - block.mean(axis=-1, keepdims=True)
 
 
 def _largest_budget(trials: pd.DataFrame) -> str:

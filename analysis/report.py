@@ -12,40 +12,92 @@ from pathlib import Path
 from analysis import findings as rules
 from analysis import sentences as say
 from analysis import stats
-from analysis.figures import draw_all
+from analysis.figures import draw_all, draw_first
 from analysis.findings import analyse
 from analysis.load import Results
+
+
+LONG = 12          # rows (or items) shown before the rest is folded
 
 
 def write_report(results: Results, out: Path) -> dict:
     found = analyse(results)
     out.mkdir(parents=True, exist_ok=True)
+    first = draw_first(found, out / "figures")
     figures = draw_all(results, found, out / "figures")
-    blocks = build_blocks(found, [(caption, path.relative_to(out)) for caption, path in figures])
+    blocks = build_blocks(found, [(caption, path.relative_to(out)) for caption, path in first],
+                          [(caption, path.relative_to(out)) for caption, path in figures])
     (out / "report.md").write_text(to_markdown(blocks))
     (out / "report.html").write_text(to_html(blocks, out))
     (out / "findings.json").write_text(json.dumps(_clean(found), indent=2))
     return found
 
 
-def build_blocks(found: dict, figures: list[tuple[str, Path]]) -> list[tuple]:
+def build_blocks(found: dict, first: list[tuple[str, Path]], figures: list[tuple[str, Path]]) -> list[tuple]:
+    """First screen: the answer, the whole study, accuracy against cost; then the details."""
     runs = ", ".join(r["name"] for r in found["runs"])
     blocks: list[tuple] = [("h1", f"raycnn report: {runs}")]
     blocks += [("p", f"Question ({r['name']}): {r['question']}") for r in found["runs"] if r.get("question")]
+    blocks += [("answer", " ".join(line for line in say.answer(found) if line))]
+    blocks += [("img", caption, path) for caption, path in first]
     if found["left_out"]:
         blocks.append(("p", "Left out (no finished test results): " +
                        ", ".join(f"{n} {s}" for s, n in sorted(found["left_out"].items())) + "."))
-    blocks += [("h2", "Summary"), ("list", say.summary(found) or ["Nothing to compare: see below."])]
+    full, early = say.summary_parts(found)
+    blocks += [("h2", "Summary"), ("list", full or ["Nothing to compare: see below."])]
+    if early:
+        blocks += [("h3", "Early training (trials stopped by ASHA, compared at the epoch they reached)"),
+                   ("list", early)]
     if found["cannot_conclude"]:
         blocks += [("h2", "What cannot be concluded"), ("list", found["cannot_conclude"])]
     blocks += leaderboard_blocks(found)
+    blocks += pareto_blocks(found)
     blocks += effect_blocks(found)
     blocks += weak_blocks(found)
     blocks += [("h2", "Learning curves and compute"), ("list", say.compute_sentences(found) or ["No epoch table."])]
     blocks += [("h2", "Figures")] + [("img", caption, path) for caption, path in figures]
     blocks += [("h2", "Rules"), ("pre", rules.__doc__.split("Rules (stated in every report):", 1)[1].strip()),
-               ("p", "Intervals: " + " ".join(stats.__doc__.split()[1:]))]
+               ("p", "Intervals and tests: " + " ".join(stats.__doc__.split()[1:]))]
     return blocks
+
+
+def folded(header: list[str], rows: list[list[str]], what: str, shown: int = LONG) -> list[tuple]:
+    """A table, its rows past `shown` folded (details/summary)."""
+    if len(rows) <= shown + 2:
+        return [("table", header, rows)]
+    return [("table", header, rows[:shown]),
+            ("details", f"{len(rows) - shown} more {what}", [("table", header, rows[shown:])])]
+
+
+def folded_list(items: list[str], what: str, shown: int = LONG) -> list[tuple]:
+    if len(items) <= shown + 2:
+        return [("list", items)]
+    return [("list", items[:shown]), ("details", f"{len(items) - shown} more {what}", [("list", items[shown:])])]
+
+
+def pareto_blocks(found: dict) -> list[tuple]:
+    rows = found["pareto"]
+    if not rows:
+        return []
+    header = ["dataset", "configuration", "budget", "test accuracy [95% CI]", "params", "train s", "images/s",
+              "on the front of"]
+    table = []
+    for r in sorted(rows, key=lambda r: (r["dataset"], not _on_front(r), -r["accuracy"])):
+        fronts = [name for key, name in (("front_params", "params"), ("front_train_seconds", "seconds"),
+                                         ("front_images_per_second", "images/s")) if r[key]]
+        table.append([r["dataset"], r["config"], r["budget"], f"{r['accuracy']:.4f} [{r['ci_low']:.4f}, "
+                      f"{r['ci_high']:.4f}]", _num(r["params"], ",.0f"), _num(r["train_seconds"], ".0f"),
+                      _num(r["images_per_second"], ",.0f"),
+                      ", ".join(fronts) or f"dominated by {r['dominated_by_params'] or r['dominated_by_train_seconds']}"])
+    shown = sum(1 for r in rows if _on_front(r))
+    return [("h2", "Accuracy against cost"),
+            ("p", "Configurations no other beats on both accuracy (mean test accuracy) and cost; the front first, "
+                  "the dominated ones folded."),
+            *folded(header, table, "dominated configuration(s)", shown=max(shown, 3))]
+
+
+def _on_front(row: dict) -> bool:
+    return bool(row["front_params"] or row["front_train_seconds"] or row["front_images_per_second"])
 
 
 def leaderboard_blocks(found: dict) -> list[tuple]:
@@ -57,7 +109,7 @@ def leaderboard_blocks(found: dict) -> list[tuple]:
             for r in found["leaderboard"]]
     return [("h2", "Leaderboard"), ("p", "Best configuration per (dataset, architecture), chosen by mean "
                                          "validation accuracy; test accuracy of its seeds."),
-            ("table", header, rows), ("list", say.winner_sentences(found))]
+            *folded(header, rows, "architecture(s)"), ("list", say.winner_sentences(found))]
 
 
 def effect_blocks(found: dict) -> list[tuple]:
@@ -65,27 +117,53 @@ def effect_blocks(found: dict) -> list[tuple]:
     means = [[m["dataset"], m["factor"], str(m["value"]), m["budget"], str(m["trials"]),
               f"{m['accuracy']:.4f} [{m['ci_low']:.4f}, {m['ci_high']:.4f}]"] for m in found["marginal_means"]]
     blocks = [("h2", "Factor effects"), ("p", "Marginal means (all trials of one budget per dataset):")]
-    blocks += [("table", header, means)] if means else [("p", "No factor varies at a shared budget.")]
+    blocks += folded(header, means, "value(s)") if means else [("p", "No factor varies at a shared budget.")]
     blocks += [("p", "Matched-pair effects on test accuracy (pairs differ only in the factor):"),
-               ("list", say.effect_sentences(found) or ["No matched pairs."])]
+               *folded_list(say.effect_sentences(found) or ["No matched pairs."], "effect(s)")]
     return blocks
 
 
 def weak_blocks(found: dict) -> list[tuple]:
-    blocks = [("h2", "Weak classes"), ("list", say.weak_sentences(found) or ["No class stands out as weak."])]
+    weak = say.weak_sentences(found) + say.no_weak_sentences(found)
+    blocks = [("h2", "Weak classes"), *folded_list(weak or ["No classes to rank."], "weak class(es)")]
     blocks += [("h3", "What helps the weak classes"),
-               ("list", say.class_effect_sentences(found) or ["No matched pairs for the weak classes."])]
+               *folded_list(say.class_effect_sentences(found) or ["No weak class, or no matched pairs for it."],
+                            "change(s)")]
     tradeoffs = say.tradeoff_sentences(found)
     if tradeoffs:
-        blocks += [("h3", "Changes that help overall but hurt a class"), ("list", tradeoffs)]
-    header = ["dataset", "arch", "rank", "class", "F1 (mean)", "recall (mean)", "F1 (best config)", "weak"]
-    rows = [[r["dataset"], r["arch"], str(r["rank"]), r["class"], f"{r['f1']:.3f}", f"{r['recall']:.3f}",
-             f"{r['best_config_f1']:.3f}", "yes" if r["weak"] else ""] for r in found["class_ranking"] if r["rank"] <= 5]
-    pairs = [[p["dataset"], p["arch"], p["true"], p["pred"], f"{p['rate']:.1%}", str(p["count"])]
+        blocks += [("h3", "Changes that help overall but hurt a class"), *folded_list(tradeoffs, "change(s)")]
+    header = ["dataset", "arch", "rank", "class", "F1 (mean)", "vs mean class", "recall (mean)", "F1 (best config)",
+              "Holm p", "weak"]
+    shown, rest = [], []
+    for (dataset, arch), rows in _by_group(found["class_ranking"]).items():
+        size = len(rows)
+        for r in rows:
+            cells = [r["dataset"], r["arch"], str(r["rank"]), r["class"], f"{r['f1']:.3f}", f"{r['gap']:+.3f}",
+                     f"{r['recall']:.3f}", f"{r['best_config_f1']:.3f}", _p(r["p_holm"]), "yes" if r["weak"] else ""]
+            keep = size <= 12 or r["rank"] <= 5 or r["rank"] > size - 3 or r["weak"]
+            (shown if keep else rest).append(cells)
+    blocks += [("h3", "Classes ranked by F1 (mean over configurations): weakest five, strongest three"),
+               ("table", header, shown)]
+    if rest:
+        blocks.append(("details", f"the other {len(rest)} class rows", [("table", header, rest)]))
+    pairs = [[p["dataset"], p["arch"], p["true"], p["pred"], f"{p['rate']:.1%}", str(p["count"]),
+              f"{p['chance_rate']:.1%}", _p(p["p_holm"]), "yes" if p["confused"] else ""]
              for p in found["confused_pairs"]]
-    return blocks + [("h3", "Lowest-ranked classes (F1 averaged over configurations)"), ("table", header, rows),
-                     ("h3", "Most confused pairs"), ("table", ["dataset", "arch", "true", "predicted as", "share",
-                                                             "count"], pairs)]
+    return blocks + [("h3", "Most confused pairs (tested against chance; the top three always listed)"),
+                     *folded(["dataset", "arch", "true", "predicted as", "share", "count", "by chance", "Holm p",
+                              "confused"], pairs, "pair(s)")]
+
+
+def _by_group(ranking: list[dict]) -> dict:
+    groups: dict = {}
+    for row in ranking:
+        groups.setdefault((row["dataset"], row["arch"]), []).append(row)
+    return {k: sorted(v, key=lambda r: r["rank"]) for k, v in groups.items()}
+
+
+def _p(value) -> str:
+    return "" if value is None or (isinstance(value, float) and math.isnan(value)) else (
+        "<0.001" if value < 0.001 else f"{value:.3f}")
 
 
 # --- rendering ---------------------------------------------------------------------------------
@@ -98,6 +176,11 @@ def to_markdown(blocks: list[tuple]) -> str:
             out.append("#" * int(kind[1]) + " " + block[1])
         elif kind == "p":
             out.append(block[1])
+        elif kind == "answer":
+            out.append(f"**{block[1]}**")
+        elif kind == "details":
+            out.append(f"<details><summary>{html.escape(block[1])}</summary>\n\n" + to_markdown(block[2]).strip()
+                       + "\n\n</details>")
         elif kind == "list":
             out.append("\n".join(f"- {item}" for item in block[1]))
         elif kind == "pre":
@@ -111,6 +194,17 @@ def to_markdown(blocks: list[tuple]) -> str:
 
 
 def to_html(blocks: list[tuple], folder: Path) -> str:
+    style = ("body{font-family:sans-serif;max-width:70em;margin:1.5em auto;padding:0 1em;line-height:1.4}"
+             "h1{font-size:1.5em;margin:.2em 0}.answer{font-size:1.15em;background:#eef4fb;padding:.6em .9em;"
+             "border-left:4px solid #3b78c4}table{border-collapse:collapse;font-size:.85em}"
+             "td,th{border:1px solid #ccc;padding:.2em .5em}figure{margin:.8em 0}img{max-width:100%}"
+             "summary{cursor:pointer;color:#3b78c4;margin:.4em 0}"
+             "pre{background:#f4f4f4;padding:1em;white-space:pre-wrap}")
+    return (f"<!doctype html><html><head><meta charset=\"utf-8\"><title>raycnn report</title><style>{style}"
+            f"</style></head><body>{html_body(blocks, folder)}</body></html>\n")
+
+
+def html_body(blocks: list[tuple], folder: Path) -> str:
     body = []
     for block in blocks:
         kind = block[0]
@@ -118,6 +212,10 @@ def to_html(blocks: list[tuple], folder: Path) -> str:
             body.append(f"<{kind}>{html.escape(block[1])}</{kind}>")
         elif kind == "p":
             body.append(f"<p>{html.escape(block[1])}</p>")
+        elif kind == "answer":
+            body.append(f"<p class=\"answer\">{html.escape(block[1])}</p>")
+        elif kind == "details":
+            body.append(f"<details><summary>{html.escape(block[1])}</summary>{html_body(block[2], folder)}</details>")
         elif kind == "list":
             body.append("<ul>" + "".join(f"<li>{html.escape(i)}</li>" for i in block[1]) + "</ul>")
         elif kind == "pre":
@@ -130,11 +228,7 @@ def to_html(blocks: list[tuple], folder: Path) -> str:
             data = base64.b64encode((folder / block[2]).read_bytes()).decode()
             body.append(f"<figure><img alt=\"{html.escape(block[1])}\" src=\"data:image/png;base64,{data}\">"
                         f"<figcaption>{html.escape(block[1])}</figcaption></figure>")
-    style = ("body{font-family:sans-serif;max-width:70em;margin:2em auto;line-height:1.4}"
-             "table{border-collapse:collapse;font-size:.85em}td,th{border:1px solid #ccc;padding:.2em .5em}"
-             "img{max-width:100%}pre{background:#f4f4f4;padding:1em;white-space:pre-wrap}")
-    return (f"<!doctype html><html><head><meta charset=\"utf-8\"><title>raycnn report</title><style>{style}"
-            f"</style></head><body>{''.join(body)}</body></html>\n")
+    return "".join(body)
 
 
 def _num(value, spec: str) -> str:

@@ -58,7 +58,7 @@ def _names(text: str) -> str:
 
 def budget_note(entry: dict) -> str:
     budgets = entry.get("budgets") or []
-    where = "full runs" if budgets == ["full"] else "at " + ", ".join(budgets)
+    where = "full runs" if budgets == ["full"] else "early training, at " + ", ".join(budgets)
     seeds = entry.get("seeds", 1)
     return f"{entry.get('pairs', 0)} matched pair(s), {seeds} seed{'s' if seeds != 1 else ''}, {where}"
 
@@ -71,6 +71,8 @@ def winner_sentences(findings: dict) -> list[str]:
         text = (f"On {w['dataset']}, {w['winner']} wins: test accuracy {top['test_accuracy']:.3f} "
                 f"[{top['ci_low']:.3f}, {top['ci_high']:.3f}] vs {w['runner_up']} {second['test_accuracy']:.3f} "
                 f"[{second['ci_low']:.3f}, {second['ci_high']:.3f}], a difference of {signed(w)}")
+        if all(b != "full" for b in w["budgets"]):
+            text += f" (early training: every trial stopped by ASHA, at {', '.join(sorted(set(w['budgets'])))})"
         if not w["equal_budget"]:
             text += (f" (not at equal budgets: {w['winner']} {top['budget']}, {w['runner_up']} "
                      f"{second['budget']}; see the architecture effects for equal-budget pairs)")
@@ -87,17 +89,61 @@ def weak_sentences(findings: dict) -> list[str]:
         for name in shared["classes"]:
             f1s = [f"{r['f1']:.2f}" for a in shared["archs"] for r in ranking
                    if r["dataset"] == shared["dataset"] and r["arch"] == a and r["class"] == name]
-            out.append(f"{named(name)} is weak on {shared['dataset']} for every architecture "
+            when = (" (early training for some: " + ", ".join(shared["budgets"]) + ")") if is_early(shared) else ""
+            out.append(f"{named(name)} is weak on {shared['dataset']} for every architecture{when} "
                        f"({', '.join(shared['archs'])}: F1 {', '.join(f1s)}).")
     for row in findings["weak_classes"]:
-        out.append(f"{named(row['class'])} is weak on {row['dataset']} with {row['arch']}: F1 {row['f1']:.2f}, recall "
-                   f"{row['recall']:.2f} (rank {row['rank']} of {_class_count(findings, row)}, mean over its "
-                   f"configurations; F1 {row['best_config_f1']:.2f} in the best one).")
+        out.append(f"{named(row['class'])} is weak on {row['dataset']} with {row['arch']}{early_note(row)}: F1 "
+                   f"{row['f1']:.2f}, {-row['gap']:.2f} below the mean class F1, recall {row['recall']:.2f} (rank "
+                   f"{row['rank']} of {row['classes']}, {p_text(row['p_holm'])}; F1 {row['best_config_f1']:.2f} in "
+                   f"the best configuration).")
     for pair in findings["confused_pairs"]:
-        if pair["rate"] >= 0.05 and _is_weak(findings, pair["dataset"], pair["arch"], pair["true"]):
+        if pair["confused"] and _is_weak(findings, pair["dataset"], pair["arch"], pair["true"]):
             out.append(f"{pair['rate']:.0%} of {named(pair['true'])} images are predicted as {named(pair['pred'])} "
-                       f"({pair['dataset']}, {pair['arch']}).")
+                       f"({pair['dataset']}, {pair['arch']}; {pair['chance_rate']:.1%} if its errors were spread "
+                       f"evenly).")
     return out
+
+
+def no_weak_sentences(findings: dict) -> list[str]:
+    """For each (dataset, architecture) with no weak class: say so, and name the lowest anyway."""
+    out = []
+    groups: dict = {}
+    for row in findings["class_ranking"]:
+        groups.setdefault((row["dataset"], row["arch"]), []).append(row)
+    for (dataset, arch), rows in groups.items():
+        if any(r["weak"] for r in rows):
+            continue
+        lowest = sorted(rows, key=lambda r: r["rank"])[:3]
+        out.append(f"No class is weak on {dataset} with {arch}: none is below the mean class F1 and recall "
+                   f"after the correction for the {findings['tested_classes']} classes tested (lowest F1: "
+                   + ", ".join(f"{named(r['class'])} {r['f1']:.2f}" for r in lowest) + ").")
+    return out
+
+
+def confused_sentences(findings: dict) -> list[str]:
+    out = []
+    for pair in findings["confused_pairs"]:
+        if pair["confused"]:
+            out.append(f"{pair['rate']:.1%} of {named(pair['true'])} images are predicted as {named(pair['pred'])} on "
+                       f"{pair['dataset']} with {pair['arch']} ({pair['count']} of {pair['errors']} errors; "
+                       f"{pair['chance_rate']:.1%} by chance, {p_text(pair['p_holm'])}).")
+    return out
+
+
+def p_text(p: float) -> str:
+    return "Holm-adjusted p < 0.001" if p < 0.001 else f"Holm-adjusted p = {p:.3f}"
+
+
+def early_note(entry: dict) -> str:
+    budget = entry.get("budget")
+    return f" (early training: {budget})" if budget and budget != "full" else ""
+
+
+def is_early(entry: dict) -> bool:
+    """A finding about trials that ASHA stopped (compared at the epoch they reached)."""
+    budgets = entry.get("budgets") or [entry.get("budget", "full")]
+    return any(b != "full" for b in budgets)
 
 
 def class_effect_sentences(findings: dict) -> list[str]:
@@ -123,12 +169,14 @@ def tradeoff_sentences(findings: dict) -> list[str]:
             if e["class"] is None or total is None:
                 continue
             who = f" for {e['arch']}" if e["arch"] else ""
-            if total["ci_low"] > 0 and e["ci_high"] < 0:
+            who += " (early training, at " + ", ".join(e["budgets"]) + ")" if is_early(e) else ""
+            clear = e.get("p_holm", 0.0) < 0.05
+            if total["ci_low"] > 0 and e["ci_high"] < 0 and clear:
                 out.append(f"{setting(e)} helps overall accuracy on {e['dataset']}{who} ({signed(total)}) but "
                            f"lowers the F1 of {named(e['class'])} by {signed(e)} (precision "
                            f"{signed(e, 'precision_delta', 'precision_ci_low', 'precision_ci_high')}, recall "
                            f"{signed(e, 'recall_delta', 'recall_ci_low', 'recall_ci_high')}).")
-            elif total["ci_high"] < 0 and e["ci_low"] > 0:
+            elif total["ci_high"] < 0 and e["ci_low"] > 0 and clear:
                 out.append(f"{setting(e)} lowers overall accuracy on {e['dataset']}{who} ({signed(total)}) but "
                            f"raises the F1 of {named(e['class'])} by {signed(e)}.")
     return out
@@ -145,7 +193,8 @@ def effect_sentences(findings: dict) -> list[str]:
     for i in findings["interactions"]:
         if i["matters"]:
             name = FACTOR_NAMES.get(i["factor"], i["factor"])
-            out.append(f"The {name} effect differs by architecture on {i['dataset']}: {i['factor_value']} vs "
+            when = (" (early training, at " + ", ".join(i["budgets"]) + ")") if is_early(i) else ""
+            out.append(f"The {name} effect differs by architecture on {i['dataset']}{when}: {i['factor_value']} vs "
                        f"{i['baseline_value']} gives {i['delta_a']:+.3f} {ci(*i['ci_a'])} with {i['arch_a']} "
                        f"but {i['delta_b']:+.3f} {ci(*i['ci_b'])} with {i['arch_b']} (difference "
                        f"{i['difference']:+.3f} {ci(i['ci_low'], i['ci_high'])}).")
@@ -165,13 +214,62 @@ def compute_sentences(findings: dict) -> list[str]:
 
 
 def summary(findings: dict) -> list[str]:
-    """The few lines the command prints."""
+    """The few lines the command prints: full-budget findings first, then early-training ones."""
+    full, early = summary_parts(findings)
+    return full + [f"Early training (trials stopped by ASHA): {line}" for line in early]
+
+
+def summary_parts(findings: dict) -> tuple[list[str], list[str]]:
+    """(full-budget lines, early-training lines) of the summary."""
     lines = winner_sentences(findings)
-    lines += [s for s in weak_sentences(findings) if " is weak on " in s][:6]
+    lines += [s for s in weak_sentences(findings) if " is weak on " in s][:6] or no_weak_sentences(findings)[:2]
     lines += [c for c in class_effect_sentences(findings) if " does not clearly " not in c][:4]
     lines += tradeoff_sentences(findings)[:4]
     lines += [i for i in effect_sentences(findings) if i.startswith("The ")][:3]
-    return lines
+    return [line for line in lines if "early training" not in line], [line for line in lines if "early training" in line]
+
+
+def answer(findings: dict) -> list[str]:
+    """Two or three sentences that answer the sweep: the best configuration, the clearest effect,
+    the weak classes (full-budget findings where there are any)."""
+    out = []
+    board = {(r["dataset"], r["arch"]): r for r in findings["leaderboard"]}
+    for w in findings["winners"][:2]:
+        top, second = board[(w["dataset"], w["winner"])], board[(w["dataset"], w["runner_up"])]
+        verdict = ("clearly ahead" if w["ci_low"] > 0 and w["equal_budget"] else "not clearly ahead")
+        out.append(f"On {w['dataset']} the best is {top['config']} ({top['test_accuracy']:.1%} test accuracy, "
+                   f"{top['budget']}), {verdict} of {second['arch']} ({second['test_accuracy']:.1%}; difference "
+                   f"{signed(w)}).")
+    if not findings["winners"]:
+        for top in findings["leaderboard"][:2]:
+            out.append(f"On {top['dataset']} {top['config']} reaches {top['test_accuracy']:.1%} test accuracy "
+                       f"[{top['ci_low']:.1%}, {top['ci_high']:.1%}].")
+    effects = [e for group in ("arch_effects", "augmentation_effects", "kernel_effects", "other_effects")
+               for e in findings[group] if e["class"] is None and not is_early(e) and e["factor"] != "arch"
+               and (e["ci_low"] > 0 or e["ci_high"] < 0)]
+    if effects:
+        e = max(effects, key=lambda e: abs(e["delta"]))
+        who = f" with {e['arch']}" if e["arch"] else ""
+        out.append(f"The clearest effect: {setting(e)} {direction(e)} test accuracy{who} by {signed(e)}"
+                   f"{f' ({len(effects) - 1} other clear effect(s) below)' if len(effects) > 1 else ''}.")
+    elif any(e["class"] is None for g in ("augmentation_effects", "kernel_effects", "other_effects") for e in findings[g]):
+        out.append("No factor clearly changes test accuracy at the full budget.")
+    out.append(_weak_answer(findings))
+    return out
+
+
+def _weak_answer(findings: dict) -> str:
+    if not findings["class_ranking"]:
+        return ""
+    shared = [(s["dataset"], c) for s in findings["shared_weak_classes"] for c in s["classes"]]
+    if shared:
+        return "Weak for every architecture: " + ", ".join(f"{named(c)} ({d})" for d, c in shared) + "."
+    weak = sorted({(w["dataset"], w["class"]) for w in findings["weak_classes"]})
+    if weak:
+        return "Weak classes: " + ", ".join(f"{named(c)} ({d})" for d, c in weak[:8]) + \
+            (f" and {len(weak) - 8} more" if len(weak) > 8 else "") + "."
+    return (f"No class is weak: after the correction for the {findings['tested_classes']} classes tested, none "
+            f"is below the others by more than chance.")
 
 
 def _effect_key(e: dict):

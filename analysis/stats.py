@@ -9,10 +9,18 @@ seed-to-seed variation. Intervals are the 2.5 and 97.5 percentiles of the replic
 needed to the t interval over the per-seed values: a bootstrap over 3 seeds cannot show how far a
 mean of 3 may be off (benchmarks/interval_coverage.py: 9-11% of no-effect intervals excluded 0 with
 3 seeds before, ~5% after).
+
+Tests over many classes (is this class weaker than the mean class? is this pair confused more than
+chance?) need p-values far smaller than a bootstrap of a few hundred replicates can resolve, so they
+use a normal test: the standard error holds the test set's sampling (the variance of the bootstrap
+draws within each seed) plus the seed-to-seed variance, which a few seeds estimate badly per class and
+is therefore pooled over the classes tested together (never below a class's own spread over seeds).
+Holm's correction then keeps the chance of any false claim in a family at 5%.
 """
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,13 +32,17 @@ RNG_SEED = 0
 def metric_vector(confusion: np.ndarray) -> np.ndarray:
     """[accuracy, f1 (K), recall (K), precision (K)] of one or a stack (..., K, K) of matrices."""
     counts = np.asarray(confusion, dtype=float)
-    tp = np.diagonal(counts, axis1=-2, axis2=-1)
-    true, pred = counts.sum(axis=-1), counts.sum(axis=-2)
+    return metrics_from(np.diagonal(counts, axis1=-2, axis2=-1), counts.sum(axis=-1), counts.sum(axis=-2))
+
+
+def metrics_from(tp: np.ndarray, true: np.ndarray, pred: np.ndarray) -> np.ndarray:
+    """The metric vector from per-class correct counts, true counts (support) and predicted counts."""
+    tp, true, pred = (np.asarray(a, dtype=float) for a in (tp, true, pred))
     with np.errstate(divide="ignore", invalid="ignore"):
         recall = np.where(true > 0, tp / true, 0.0)
         precision = np.where(pred > 0, tp / pred, 0.0)
         f1 = np.where(true + pred > 0, 2 * tp / (true + pred), 0.0)
-        accuracy = tp.sum(axis=-1) / np.maximum(counts.sum(axis=(-2, -1)), 1)
+        accuracy = tp.sum(axis=-1) / np.maximum(true.sum(axis=-1), 1)
     return np.concatenate([accuracy[..., None], f1, recall, precision], axis=-1)
 
 
@@ -41,6 +53,8 @@ class Estimate:
     seeds: int
     units: int                  # trials or pairs behind it
     t_half: np.ndarray | None = None   # half-width of the t interval over seeds (two or more seeds)
+    per_seed: np.ndarray | None = None  # (S, V) the point of each seed
+    within: np.ndarray | None = None    # (V,) test-set sampling variance of one seed's point (mean over seeds)
 
     def interval(self) -> tuple[np.ndarray, np.ndarray]:
         tail = (1 - LEVEL) / 2 * 100
@@ -48,6 +62,28 @@ class Estimate:
         if self.t_half is not None:
             low, high = np.minimum(low, self.point - self.t_half), np.maximum(high, self.point + self.t_half)
         return low, high
+
+    def standard_error(self, coords=slice(None)) -> np.ndarray:
+        """Standard error of point[coords]: test-set sampling plus the seed-to-seed variance pooled
+        over these coordinates (and at least each one's own spread over seeds)."""
+        within = self.within[coords]
+        seeds = len(self.per_seed)
+        variance = within
+        if seeds > 1:
+            spread = self.per_seed[:, coords].var(axis=0, ddof=1)
+            between = max(0.0, float(np.mean(spread - within)))
+            variance = np.maximum(within + between, spread)
+        return np.sqrt(variance / seeds)
+
+    def p_values(self, coords=slice(None), below: bool = False) -> np.ndarray:
+        """p of "no difference from 0" for point[coords]: two-sided, or one-sided against "below 0"."""
+        from scipy import stats
+
+        point, error = self.point[coords], self.standard_error(coords)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            z = np.where(error > 0, point / np.where(error > 0, error, 1.0), np.sign(point) * np.inf)
+        z = np.where((error == 0) & (point == 0), 0.0, z)
+        return stats.norm.cdf(z) if below else 2 * stats.norm.sf(np.abs(z))
 
     def __sub__(self, other: "Estimate") -> "Estimate":
         halves = [h for h in (self.t_half, other.t_half) if h is not None]
@@ -73,17 +109,45 @@ class Bootstrap:
     def draws(self, key: str) -> np.ndarray:
         """(B, V) metric vectors of the trial's confusion matrix redrawn from its counts."""
         if key not in self._draws:
-            counts = self.confusion[key]
-            support = counts.sum(axis=1)
-            shares = counts / np.maximum(support, 1)[:, None]
-            shares[support == 0] = np.eye(len(counts))[support == 0]
-            drawn = self.rng.multinomial(support, shares, size=(self.replicates, len(counts)))
-            self._draws[key] = metric_vector(drawn)
+            self._draws[key] = self._redraw(key)
         return self._draws[key]
 
-    def mean(self, members: list[tuple[str, object]]) -> Estimate:
-        """Mean metric over trials [(key, seed)]: per seed first, then over (resampled) seeds."""
-        return self._over_seeds({key: seed for key, seed in members}, lambda k: self.point(k), lambda k: self.draws(k))
+    def prepare(self, keys) -> None:
+        """Redraw these trials now, on every core (the draws release the GIL; each trial has its own
+        generator, so the result does not depend on the order or the number of threads)."""
+        import os
+        from concurrent.futures import ThreadPoolExecutor
+
+        missing = [k for k in dict.fromkeys(keys) if k not in self._draws]
+        with ThreadPoolExecutor(max(1, min(8, os.cpu_count() or 1))) as pool:
+            for key, drawn in zip(missing, pool.map(self._redraw, missing)):
+                self._draws[key] = drawn
+
+    def _redraw(self, key: str) -> np.ndarray:
+        """Each row redrawn over its non-zero cells only, largest first (a multinomial stops at the
+        last non-zero share); only what the metrics need is summed: the diagonal and column totals."""
+        rng = np.random.default_rng([RNG_SEED, zlib.crc32(key.encode())])
+        counts = self.confusion[key]
+        size = len(counts)
+        support = counts.sum(axis=1)
+        width = max(1, int((counts > 0).sum(axis=1).max()))
+        cells = np.argsort(-counts, axis=1, kind="stable")[:, :width]          # (K, m) column of each cell
+        shares = np.take_along_axis(counts, cells, axis=1) / np.maximum(support, 1)[:, None]
+        shares[support == 0, 0] = 1.0
+        drawn = rng.multinomial(support, shares, size=(self.replicates, size))   # (B, K, m)
+        diagonal = cells == np.arange(size)[:, None]
+        where = diagonal.argmax(axis=1)                    # the diagonal cell of each row, if it is drawn
+        tp = drawn[:, np.arange(size), where] * diagonal.any(axis=1)
+        columns = np.zeros((size * width, size))
+        columns[np.arange(size * width), cells.ravel()] = 1.0
+        pred = drawn.reshape(self.replicates, -1) @ columns
+        return metrics_from(tp, np.broadcast_to(support, tp.shape), pred)
+
+    def mean(self, members: list[tuple[str, object]], transform=None) -> Estimate:
+        """Mean metric over trials [(key, seed)]: per seed first, then over (resampled) seeds.
+        `transform` maps metric vectors (..., V) to the quantity estimated (e.g. class F1 minus the mean)."""
+        return self._over_seeds({key: seed for key, seed in members}, lambda k: self.point(k), lambda k: self.draws(k),
+                                transform)
 
     def paired(self, pairs: list[tuple[str, str, object]]) -> Estimate:
         """Mean difference over matched pairs [(key, baseline key, seed)]."""
@@ -91,11 +155,12 @@ class Bootstrap:
         return self._over_seeds(units, lambda u: self.point(u[0]) - self.point(u[1]),
                                 lambda u: self.draws(u[0]) - self.draws(u[1]))
 
-    def _over_seeds(self, units: dict, point, draws) -> Estimate:
+    def _over_seeds(self, units: dict, point, draws, transform=None) -> Estimate:
+        transform = transform or (lambda values: values)
         seeds = sorted({str(s) for s in units.values()})
         by_seed = [[u for u, s in units.items() if str(s) == seed] for seed in seeds]
-        points = np.stack([np.mean([point(u) for u in group], axis=0) for group in by_seed])
-        boots = np.stack([np.mean([draws(u) for u in group], axis=0) for group in by_seed])  # (S, B, V)
+        points = np.stack([transform(np.mean([point(u) for u in group], axis=0)) for group in by_seed])
+        boots = np.stack([transform(np.mean([draws(u) for u in group], axis=0)) for group in by_seed])  # (S, B, V)
         t_half = None
         if len(seeds) > 1:
             chosen = self.rng.integers(0, len(seeds), size=(self.replicates, len(seeds)))
@@ -103,7 +168,20 @@ class Bootstrap:
             t_half = _t_quantile(len(seeds) - 1) * points.std(axis=0, ddof=1) / np.sqrt(len(seeds))
         else:
             replicates = boots[0]
-        return Estimate(points.mean(axis=0), replicates, len(seeds), len(units), t_half)
+        return Estimate(points.mean(axis=0), replicates, len(seeds), len(units), t_half, points,
+                        boots.var(axis=1, ddof=1).mean(axis=0))
+
+
+def holm(p_values) -> np.ndarray:
+    """Holm-adjusted p-values (same order): reject where adjusted < 0.05 keeps the family-wise error at 5%."""
+    p = np.asarray(p_values, dtype=float)
+    if p.size == 0:
+        return p
+    order = np.argsort(p, kind="stable")
+    scaled = np.minimum(1.0, p[order] * (len(p) - np.arange(len(p))))
+    adjusted = np.empty_like(p)
+    adjusted[order] = np.maximum.accumulate(scaled)
+    return adjusted
 
 
 def _t_quantile(df: int) -> float:

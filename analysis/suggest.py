@@ -1,6 +1,8 @@
 """A follow-up sweep that targets the weak classes a run found.
 
-For the best configuration of each (dataset, architecture) it writes four variants: the
+Only classes that pass the report's weak-class test are targeted; a (dataset, architecture) with
+none gets no variants (the file says so), and a run with none at all gets no file (NothingToTarget).
+For the best configuration of each (dataset, architecture) with weak classes it writes four variants: the
 configuration as it is (the baseline, with the same seeds), class-targeted augmentation of the weak
 classes (`augment.class_preset` on `augment.classes`), oversampling of the weak classes
 (`data.oversample`, each image twice per epoch), and both. All run to their full budget (FIFO), so
@@ -21,11 +23,18 @@ SECTIONS = ("data", "model", "augment", "train")
 OVERSAMPLE = 2.0
 
 
+class NothingToTarget(Exception):
+    """No class passed the weak-class test: a follow-up would target noise."""
+
+
 def suggest(results: Results, name: str | None = None) -> str:
     found = analyse(results)
-    variants, comments = [], []
+    variants, comments, skipped = [], [], []
     for row in found["leaderboard"]:
         targets = weak_targets(found, row["dataset"], row["arch"])
+        if not targets:
+            skipped.append(f"{row['dataset']} / {row['arch']}")
+            continue
         best = results.trials.loc[row["trials"][0]]
         config = config_of(best)
         stronger = "standard" if config["augment"].get("preset", "none") == "none" else "strong"
@@ -38,6 +47,13 @@ def suggest(results: Results, name: str | None = None) -> str:
             _merge(config, {"data": {"oversample": {c: OVERSAMPLE for c in classes}}}),
             _merge(config, {"augment": {"class_preset": stronger, "classes": classes},
                             "data": {"oversample": {c: OVERSAMPLE for c in classes}}})]
+    if not variants:
+        lowest = sorted(found["class_ranking"], key=lambda r: (r["rank"], r["arch"]))[:3]
+        raise NothingToTarget(
+            f"no class is weak in {', '.join(r['name'] for r in results.runs)} after the correction for the "
+            f"{found['tested_classes']} classes tested (lowest F1: "
+            + ", ".join(f"{r['class']} {r['f1']:.2f} with {r['arch']}" for r in lowest)
+            + "); no follow-up written: more test images or seeds would show whether they are weak")
     base = results.runs[0]["name"]
     sweep = {"name": name or f"{base}-followup",
              "question": "Do class-targeted augmentation and oversampling raise the weak classes' F1, "
@@ -46,8 +62,9 @@ def suggest(results: Results, name: str | None = None) -> str:
              "scheduler": {"kind": "fifo"}}
     header = ["# Question: do class-targeted augmentation and oversampling help the weak classes that",
               f"# `python -m analysis` found in {', '.join(r['name'] for r in results.runs)}?",
-              "# Targets (weak classes, or the two lowest F1 where none is flagged):"]
+              "# Targets (classes that pass the report's weak-class test):"]
     header += [f"#   {c}" for c in comments]
+    header += [f"#   {s}: no weak class; not targeted" for s in skipped]
     header += [f"# Run: python -m raycnn.sweep FILE, then python -m analysis {results.runs[0]['path']} "
                f"runs/{sweep['name']}"]
     return "\n".join(header) + "\n" + yaml.dump(sweep, Dumper=_PlainDumper, sort_keys=False,
@@ -55,12 +72,7 @@ def suggest(results: Results, name: str | None = None) -> str:
 
 
 def weak_targets(found: dict, dataset: str, arch: str) -> list[tuple[str, float]]:
-    weak = [(w["class"], w["f1"]) for w in found["weak_classes"] if (w["dataset"], w["arch"]) == (dataset, arch)]
-    if weak:
-        return weak
-    ranked = sorted((r for r in found["class_ranking"] if (r["dataset"], r["arch"]) == (dataset, arch)),
-                    key=lambda r: r["rank"])
-    return [(r["class"], r["f1"]) for r in ranked[:2]]
+    return [(w["class"], w["f1"]) for w in found["weak_classes"] if (w["dataset"], w["arch"]) == (dataset, arch)]
 
 
 def config_of(row) -> dict:

@@ -121,7 +121,7 @@ def test_report_html_is_self_contained(planted, tmp_path_factory):
     html = (out / "report.html").read_text()
     figures = sorted(p.name for p in (out / "figures").glob("*.png"))
     assert figures == ["confusion-toy-alexnet_small.png", "confusion-toy-custom_cnn.png", "effects-toy.png",
-                       "f1-heatmap-toy.png", "learning-curves-toy.png"]
+                       "f1-heatmap-toy.png", "learning-curves-toy.png", "pareto-toy.png", "study-toy.png"]
     assert html.count("data:image/png;base64,") == len(figures)
     assert "http://" not in html and "https://" not in html and 'src="figures' not in html
 
