@@ -132,8 +132,9 @@ class Augmenter:
             return self.preset(images, generator, self.flip_ok)
         targeted = torch.isin(labels, self.class_ids.to(labels.device))
         out = torch.empty_like(images)
-        out[~targeted] = self.preset(images[~targeted], generator, self.flip_ok)
-        out[targeted] = self.class_preset(images[targeted], generator, self.flip_ok)
+        for chosen, preset in ((~targeted, self.preset), (targeted, self.class_preset)):
+            if chosen.any():             # a batch may hold none of the targeted classes (or only them)
+                out[chosen] = preset(images[chosen], generator, self.flip_ok)
         return out
 
 

@@ -75,6 +75,15 @@ def test_class_preset_touches_only_those_classes():
     assert changed.all()
 
 
+def test_class_preset_on_a_batch_with_none_or_only_the_targeted_classes():
+    # an undersampled class can be absent from a batch (found by a real follow-up sweep: it crashed)
+    x = images(n=20, size=8)
+    augment = Augmenter("flip_crop", flip_ok=True, class_preset="strong", class_ids=(3,))
+    none = augment(x, torch.zeros(20, dtype=torch.int64), torch.Generator().manual_seed(0))
+    only = augment(x, torch.full((20,), 3), torch.Generator().manual_seed(0))
+    assert none.shape == only.shape == x.shape and not torch.equal(none, only)
+
+
 def test_class_preset_by_name_through_the_config():
     digits = load_dataset(DataConfig(dataset="digits"))
     augment = build_augmenter(AugmentConfig(preset="flip_crop", class_preset="strong", classes=("8",)), digits)
