@@ -28,7 +28,7 @@ def draw_first(findings: dict, folder: Path) -> list[tuple[str, Path]]:
         path = folder / f"study-{dataset}.png"
         if study(findings, dataset, path):
             written.append((f"Every configuration on {dataset}: mean test accuracy over seeds with its 95% interval "
-                            f"(hollow: stopped by ASHA, compared at that epoch)", path))
+                            f"(one stopped by ASHA is marked with the epoch it reached)", path))
         path = folder / f"pareto-{dataset}.png"
         if pareto(findings, dataset, path):
             written.append((f"Accuracy against cost on {dataset}: the Pareto front (line) and dominated "
@@ -36,10 +36,15 @@ def draw_first(findings: dict, folder: Path) -> list[tuple[str, Path]]:
     return written
 
 
+DOT_PLOT_CELLS = 16      # more configurations than this: a grid (heatmap) instead of a dot plot
+
+
 def study(findings: dict, dataset: str, path: Path) -> bool:
     cells = sorted((c for c in findings["cells"] if c["dataset"] == dataset), key=lambda c: c["accuracy"])
     if not cells:
         return False
+    if len(cells) > DOT_PLOT_CELLS:
+        return study_grid(cells, dataset, path)
     plt = _pyplot()
     archs = sorted({c["arch"] for c in cells})
     colours = {a: plt.get_cmap("tab10")(i % 10) for i, a in enumerate(archs)}
@@ -64,6 +69,48 @@ def study(findings: dict, dataset: str, path: Path) -> bool:
     return True
 
 
+def study_grid(cells: list[dict], dataset: str, path: Path) -> bool:
+    """Every configuration as one square: rows = architecture x the other factors, columns = the factor
+    with the most values; colour and text = mean test accuracy, +- the 95% interval's half-width."""
+    varying = [f for f in cells[0]["factors"] if len({c["factors"][f] for c in cells}) > 1]
+    across = max(varying, key=lambda f: len({c["factors"][f] for c in cells}), default=None)
+    down = [f for f in varying if f != across]
+
+    def row_of(c):
+        return " ".join([c["arch"]] + [f"{f}={c['factors'][f]}" for f in down]) + \
+            ("" if c["budget"] == "full" else f" ({c['budget']})")
+
+    rows = sorted({row_of(c) for c in cells})
+    columns = sorted({c["factors"][across] for c in cells}, key=_natural) if across else ["all"]
+    grid = np.full((len(rows), len(columns)), np.nan)
+    text = {}
+    for c in cells:
+        i, j = rows.index(row_of(c)), columns.index(c["factors"][across] if across else "all")
+        grid[i, j] = c["accuracy"]
+        text[i, j] = f"{c['accuracy']:.3f}\n±{(c['ci_high'] - c['ci_low']) / 2:.3f}"
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(min(12.0, 1.0 * len(columns) + 3.5), min(7.0, 0.42 * len(rows) + 1.3)), dpi=90)
+    image = ax.imshow(grid, cmap="viridis", aspect="auto")
+    best = np.nanmax(grid)
+    for (i, j), label in text.items():
+        ax.text(j, i, label, ha="center", va="center", fontsize=7 if len(rows) <= 12 else 5,
+                color="black" if grid[i, j] > np.nanmean(grid) else "white",
+                fontweight="bold" if grid[i, j] == best else "normal")
+    ax.set_xticks(range(len(columns)), labels=[f"{across}={v}" if across else v for v in columns], fontsize=7)
+    ax.set_yticks(range(len(rows)), labels=rows, fontsize=7 if len(rows) <= 20 else 5)
+    fig.colorbar(image, ax=ax, label="test accuracy")
+    ax.set_title(f"{dataset}: {len(cells)} configurations (mean over seeds ± 95% interval half-width)", fontsize=9)
+    _save(fig, path)
+    return True
+
+
+def _natural(text: str):
+    try:
+        return (0, float(text), "")
+    except ValueError:
+        return (1, 0.0, text)
+
+
 def pareto(findings: dict, dataset: str, path: Path) -> bool:
     rows = [r for r in findings["pareto"] if r["dataset"] == dataset]
     costs = [(k, label, log) for k, label, log in (("params", "parameters", True),
@@ -85,7 +132,10 @@ def pareto(findings: dict, dataset: str, path: Path) -> bool:
         for r in front[:6]:
             ax.annotate(r["config"], (r[cost], r["accuracy"]), fontsize=5, xytext=(3, 3), textcoords="offset points")
         if log and min(r[cost] for r in have) > 0:
+            from matplotlib.ticker import NullFormatter
+
             ax.set_xscale("log")
+            ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel(label + (" (more is better)" if cost == "images_per_second" else ""), fontsize=8)
         ax.set_ylabel("test accuracy", fontsize=8)
         ax.tick_params(labelsize=7)

@@ -13,7 +13,8 @@ Rules (stated in every report):
 - Weak class: a tested claim. Per (dataset, architecture), each class's F1 and recall averaged over
   every configuration (its full runs; the largest budget where there are none) are compared with the
   mean over classes of the same trials: a class is weak when both are below the mean by at least 0.02
-  and a one-sided normal test of "no lower than the mean" gives p < 0.05 for both (the larger p
+  and a one-sided normal test (its error: the test set's sampling plus the trial-to-trial spread of
+  the class's gap, over seeds and configurations) of "no lower than the mean" gives p < 0.05 for both (the larger p
   counts) after Holm's correction over every class tested in the report (every dataset and
   architecture): the chance that a report names any class weak when none is weaker is at most 5%.
   (Recall too, so that a class whose F1 is low only because another class's images are predicted as
@@ -144,14 +145,17 @@ class Dataset:
         """Classes ranked by F1 averaged over every configuration of the architecture (full runs, or
         the largest budget where there are none), each with its gap to the mean class F1 and the
         one-sided p of "no lower than the mean" for both F1 and recall (the larger of the two: weak means
-        both are lower; corrected over the report in decide_weak)."""
+        both are lower; corrected over the report in decide_weak). The test's standard error holds the
+        test-set sampling and the trial-to-trial spread of the gaps (over seeds and configurations)."""
         full = trials[trials["budget"] == "full"]
         budget = "full" if len(full) else _largest_budget(trials)
         pool = trials[trials["budget"] == budget]
         size = len(self.classes)
         members = [(k, s) for k, s in zip(pool.index, pool["seed"])]
         overall = self.boot.mean(members).point
-        gaps = self.boot.mean(members, transform=lambda v: np.concatenate([_gap(v, 1, size), _gap(v, 1 + size, size)], -1))
+        # each trial is a unit: the spread of its class gaps over seeds *and* configurations is the
+        # noise a one-seed sweep can still measure (a real configuration effect on a class only widens it)
+        gaps = self.boot.mean([(k, k) for k in pool.index], transform=lambda v: np.concatenate([_gap(v, 1, size), _gap(v, 1 + size, size)], -1))
         p_f1, p_recall = gaps.p_values(slice(0, size), below=True), gaps.p_values(slice(size, 2 * size), below=True)
         error = gaps.standard_error(slice(0, size))
         top = self.boot.mean([(k, s) for k, s in zip(best.index, best["seed"])]).point
@@ -164,7 +168,7 @@ class Dataset:
                 "gap_se": float(error[index]), "recall_gap": float(gaps.point[size + index]),
                 "p": float(max(p_f1[index], p_recall[index])), "budget": budget,
                 "best_config_f1": float(top[1 + index]), "best_config_recall": float(top[1 + size + index]),
-                "configurations": len(pool), "seeds": gaps.seeds, "classes": size})
+                "trials": len(pool), "seeds": int(pool["seed"].nunique()), "classes": size})
 
     def confusion_test(self, arch: str, members: pd.DataFrame) -> dict:
         """Off-diagonal counts of the best configuration (seeds summed) and each pair's one-sided
@@ -302,6 +306,7 @@ class Dataset:
             first = members.iloc[0]
             findings["cells"].append({
                 "dataset": self.name, "arch": str(first["arch"]), "config": self.label(first),
+                "factors": {short(c): value_text(first[c]) for c in self.columns},
                 "budget": first["budget"], "seeds": int(members["seed"].nunique()), "trials": len(members),
                 "accuracy": float(estimate.point[0]), "ci_low": float(low[0]), "ci_high": float(high[0]),
                 "params": _mean(members["params"]), "train_seconds": _mean(members["train_seconds"]),

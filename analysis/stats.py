@@ -13,8 +13,10 @@ mean of 3 may be off (benchmarks/interval_coverage.py: 9-11% of no-effect interv
 Tests over many classes (is this class weaker than the mean class? is this pair confused more than
 chance?) need p-values far smaller than a bootstrap of a few hundred replicates can resolve, so they
 use a normal test: the standard error holds the test set's sampling (the variance of the bootstrap
-draws within each seed) plus the seed-to-seed variance, which a few seeds estimate badly per class and
-is therefore pooled over the classes tested together (never below a class's own spread over seeds).
+draws within each unit: a seed, or for weak classes a trial) plus the variance between units, which
+a few units estimate badly per class and is therefore pooled over the classes tested together (the
+median, scaled to a chi-square's mean, so that a few classes with real differences do not set it for
+all), and never below a class's own spread over units.
 Holm's correction then keeps the chance of any false claim in a family at 5%.
 """
 
@@ -70,8 +72,13 @@ class Estimate:
         seeds = len(self.per_seed)
         variance = within
         if seeds > 1:
+            from scipy import stats
+
             spread = self.per_seed[:, coords].var(axis=0, ddof=1)
-            between = max(0.0, float(np.mean(spread - within)))
+            # the median over coordinates, scaled to the mean of a chi-square: a few coordinates with
+            # real differences between units (a class that one configuration lifts) do not set it
+            typical = stats.chi2.median(seeds - 1) / (seeds - 1)
+            between = max(0.0, float(np.median(spread / typical - within)))
             variance = np.maximum(within + between, spread)
         return np.sqrt(variance / seeds)
 

@@ -1,5 +1,6 @@
 """A real digits sweep, its report checked against scikit-learn, and the suggested follow-up run
-and merged with it (slow: starts Ray twice)."""
+and merged with it (slow: starts Ray twice). Class 3 is made weak for real: it is undersampled
+(5% of its training images per epoch), so the report's weak-class test has something to find."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ def labels_from_confusion(rows: list[dict], trial_id: str) -> tuple[np.ndarray, 
 
 def test_digits_sweep_report_matches_sklearn_and_its_follow_up_targets_the_weak_classes(tmp_path):
     sweep = write_sweep(tmp_path / "base.yaml", """
-fixed: {data: {dataset: digits}, model: {arch: custom_cnn}, train: {epochs: 3}}
+fixed: {data: {dataset: digits, oversample: {"3": 0.05}}, model: {arch: custom_cnn}, train: {epochs: 8, batch_size: 64, lr: 0.002}}
 space: {augment.preset: [none, flip_crop]}
 scheduler: {kind: fifo}
 """)
@@ -49,11 +50,13 @@ scheduler: {kind: fifo}
         assert (row["precision"], row["recall"], row["f1"], row["support"]) == pytest.approx(
             (precision[index], recall[index], f1[index], support[index]))
     assert best["test_accuracy"] == pytest.approx((true == pred).mean())
+    assert [w["class"] for w in findings["weak_classes"]] == ["3"]      # the starved class, and only it
 
     followup = tmp_path / "followup.yaml"
     assert analysis_cli("suggest", run, "-o", followup).returncode == 0
     targets = next(v["augment"]["classes"] for v in yaml.safe_load(followup.read_text())["variants"]
                    if v["augment"].get("classes"))
+    assert targets == ["3"]
     code, _, err = finish(start_sweep(str(followup), "--storage", str(tmp_path / "runs")))
     assert code == 0, err[-3000:]
     merged = analysis_cli(run, tmp_path / "runs" / "test-followup", "--out", tmp_path / "merged")
