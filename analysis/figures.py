@@ -3,6 +3,7 @@ their intervals, learning curves with ASHA's stopping points."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -25,11 +26,11 @@ def draw_first(findings: dict, folder: Path) -> list[tuple[str, Path]]:
     folder.mkdir(parents=True, exist_ok=True)
     written = []
     for dataset in sorted({c["dataset"] for c in findings["cells"]}):
-        path = folder / f"study-{dataset}.png"
+        path = folder / _file("study", dataset)
         if study(findings, dataset, path):
             written.append((f"Every configuration on {dataset}: mean test accuracy over seeds with its 95% interval "
                             f"(one stopped by ASHA is marked with the epoch it reached)", path))
-        path = folder / f"pareto-{dataset}.png"
+        path = folder / _file("pareto", dataset)
         if pareto(findings, dataset, path):
             written.append((f"Accuracy against cost on {dataset}: the Pareto front (line) and dominated "
                             f"configurations (grey)", path))
@@ -149,18 +150,18 @@ def draw_all(results: Results, findings: dict, folder: Path) -> list[tuple[str, 
     folder.mkdir(parents=True, exist_ok=True)
     written = []
     for row in findings["leaderboard"]:
-        path = folder / f"confusion-{row['dataset']}-{row['arch']}.png"
+        path = folder / _file("confusion", row["dataset"], row["arch"])
         confusion(sum(results.confusion[k] for k in row["trials"]), results.classes[row["dataset"]],
                   f"{row['dataset']}, {row['config']} ({len(row['trials'])} trial(s))", path)
         written.append((f"Test confusion matrix of the best {row['arch']} on {row['dataset']}", path))
     for dataset in sorted(results.trials["dataset"].unique()):
-        path = folder / f"f1-heatmap-{dataset}.png"
+        path = folder / _file("f1-heatmap", dataset)
         if f1_heatmap(results, str(dataset), path):
             written.append((f"Per-class F1 by configuration on {dataset} (mean over seeds)", path))
-        path = folder / f"effects-{dataset}.png"
+        path = folder / _file("effects", dataset)
         if effects(findings, str(dataset), path):
             written.append((f"Effects on test accuracy on {dataset}, with 95% intervals", path))
-        path = folder / f"learning-curves-{dataset}.png"
+        path = folder / _file("learning-curves", dataset)
         if learning_curves(results, str(dataset), path):
             written.append((f"Validation accuracy of the top trials on {dataset} (x: stopped by ASHA)", path))
     return written
@@ -253,6 +254,12 @@ def learning_curves(results: Results, dataset: str, path: Path, top: int = 6) ->
     ax.legend(fontsize=7)
     _save(fig, path)
     return True
+
+
+def _file(kind: str, *names: str) -> str:
+    """A figure's file name; a dataset or architecture named by a path (torchvision/SVHN,
+    models/tiny.py:TinyNet) keeps only safe characters."""
+    return "-".join([kind] + [re.sub(r"[^A-Za-z0-9_.]+", "_", str(n)).strip("_") for n in names]) + ".png"
 
 
 def _save(fig, path: Path) -> None:

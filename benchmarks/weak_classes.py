@@ -60,12 +60,15 @@ def rates(kind: str, classes: int, support: int, seeds: int, sweeps: int) -> dic
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sweeps", type=int, default=100, help="sweeps per setting")
+    parser.add_argument("--only", help="one setting, KIND-CLASSES-IMAGES-SEEDS (e.g. null-10-1000-1)")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "weak_classes.json")
     args = parser.parse_args()
     print(f"{'kind':>8}{'classes':>8}{'imgs/cls':>9}{'seeds':>6}{'sweeps':>7}{'any weak':>9}{'found':>7}"
           f"{'other':>7}{'pairs':>7}{'trade':>7}{'s':>6}")
     rows = []
     for setting in SETTINGS:
+        if args.only and args.only != "-".join(map(str, setting)):
+            continue
         r = rates(*setting, args.sweeps)
         rows.append(r)
         found = f"{r['found']:>7.2f}" if r["kind"] == "planted" else f"{'':>7}"

@@ -54,8 +54,13 @@ class DataConfig:
 
     def __post_init__(self) -> None:
         from raycnn.data import list_datasets
+        from raycnn.data.external import dataset_class, is_external
 
-        _check_choice("data.dataset", self.dataset, list_datasets())
+        if is_external(self.dataset):
+            dataset_class(self.dataset)
+        else:
+            _check_choice("data.dataset", self.dataset, list_datasets() + ["torchvision/<Name>", "file.py:Name",
+                                                                           "module:Name"])
         _check_range("data.subset", self.subset, 0.0, 1.0, low_open=True)
         _check_range("data.val_fraction", self.val_fraction, 0.0, 0.9, low_open=True)
         _check_range("data.image_size", self.image_size, 1)
@@ -78,11 +83,17 @@ class ModelConfig:
     head: str | None = None
     dense_units: tuple[int, ...] | None = None
     dropout: float | None = None
+    weights: str | None = None         # torchvision zoo models: pretrained weights (e.g. DEFAULT); None = random
+    kwargs: tuple[tuple[str, Any], ...] = ()    # more keywords for your own model's constructor (model.kwargs)
 
     def __post_init__(self) -> None:
-        from raycnn.models import check_model_options, list_models
+        from raycnn.models import check_arch, check_model_options, list_models
+        from raycnn.models.external import is_external
 
-        _check_choice("model.arch", self.arch, list_models())
+        if not is_external(self.arch):
+            _check_choice("model.arch", self.arch, list_models() + ["torchvision/<name>", "file.py:Name",
+                                                                    "module:Name"])
+        check_arch(self.arch)
         _check_range("model.kernel_size", self.kernel_size, 1)
         _check_range("model.convs_per_block", self.convs_per_block, 1)
         _check_range("model.dropout", self.dropout, 0.0, 0.95)
@@ -97,9 +108,10 @@ class ModelConfig:
 
     def options(self) -> dict[str, Any]:
         """Architecture options that were set (not None), as constructor keywords."""
-        skip = {"arch", "kernel_size"}
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
-                if f.name not in skip and getattr(self, f.name) is not None}
+        skip = {"arch", "kernel_size", "kwargs"}
+        found = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+                 if f.name not in skip and getattr(self, f.name) is not None}
+        return {**found, **dict(self.kwargs)}
 
 
 @dataclass(frozen=True)
@@ -166,6 +178,7 @@ class RunConfig:
         """Plain nested dict (lists for tuples, a mapping for oversample): YAML/JSON-ready."""
         out = _plain(dataclasses.asdict(self))
         out["data"]["oversample"] = dict(self.data.oversample)
+        out["model"]["kwargs"] = {k: _plain(v) for k, v in self.model.kwargs}
         return out
 
 
@@ -227,6 +240,8 @@ def replace_field(config: RunConfig, dotted_key: str, value: Any, source: str = 
 def coerce(value: Any, hint: Any, key: str) -> Any:
     """Check `value` against a type hint; convert lists to tuples and ints to floats."""
     origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if hint is Any:                     # model.kwargs: any YAML value, kept hashable
+        return _hashable(value)
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
             return None
@@ -254,6 +269,14 @@ def _coerce_tuple(value: Any, args: tuple, key: str) -> tuple:
         return tuple(tuple(coerce(v, h, key) for v, h in zip(item, typing.get_args(item_hint)))
                      for item in value)
     return tuple(coerce(v, item_hint, key) for v in value)
+
+
+def _hashable(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return tuple((k, _hashable(v)) for k, v in value.items())
+    if isinstance(value, list):
+        return tuple(_hashable(v) for v in value)
+    return value
 
 
 def _plain(value: Any) -> Any:

@@ -46,8 +46,10 @@ def hyperparameters(config, varied: tuple[str, ...] = ()) -> dict:
 
 def run_name(config) -> str:
     """arch-dataset-augment-kKERNEL-sSEED: what a run is, at a glance."""
-    return (f"{config.model.arch}-{config.data.dataset}-{config.augment.preset}-k{config.model.kernel_size}"
-            f"-s{config.train.seed}")
+    from raycnn.code import short_name
+
+    return (f"{short_name(config.model.arch)}-{short_name(config.data.dataset)}-{config.augment.preset}"
+            f"-k{config.model.kernel_size}-s{config.train.seed}")
 
 
 class EpochLogger:

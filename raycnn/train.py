@@ -5,6 +5,9 @@
     python -m raycnn.train --dataset imagefolder --data-path ../shared/datasets/cifar10 \\
         --arch alexnet_cifar --augment flip_crop --epochs 50 --early-stopping 5 --schedule reduce_on_plateau
     python -m raycnn.train --config run.yaml --set model.dropout=0.4 --set train.optimizer=adamw
+    python -m raycnn.train --arch examples/tiny_net.py:TinyNet --set model.kwargs.width=32
+    python -m raycnn.train --arch torchvision/mobilenet_v3_small --image-size 32 --epochs 2
+    python -m raycnn.train --list-models
 
 Writes OUT/config.yaml at the start, OUT/checkpoints/{last,best}.pt and TensorBoard events
 (OUT/tensorboard/<run name>/) every epoch, and OUT/result.json at the end. `--resume` continues
@@ -36,7 +39,7 @@ FLAGS = {
     "optimizer": "train.optimizer", "schedule": "train.schedule", "weight_decay": "train.weight_decay",
     "momentum": "train.momentum", "label_smoothing": "train.label_smoothing",
     "early_stopping": "train.early_stopping", "seed": "train.seed", "device": "train.device",
-    "precision": "train.precision",
+    "precision": "train.precision", "weights": "model.weights",
 }
 
 
@@ -47,8 +50,12 @@ def build_parser() -> argparse.ArgumentParser:
     add("--config", type=Path, help="YAML file with data/model/augment/train sections")
     add("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
         help="any config field, e.g. model.dropout=0.4 or model.filters=[64,128] (repeatable)")
-    add("--arch", help="architecture (custom_cnn, alexnet_cifar, alexnet_small, alexnet, resnet18)")
-    add("--dataset", help="digits (offline default), mnist, fashion_mnist, cifar10, cifar100, imagefolder")
+    add("--arch", help="architecture: a built-in (custom_cnn, alexnet_cifar, alexnet_small, alexnet, resnet18), "
+                       "torchvision/<name> (its zoo), or your own: path/file.py:Name or package.module:Name")
+    add("--weights", help="torchvision zoo models: pretrained weights, e.g. DEFAULT (default: random init)")
+    add("--list-models", action="store_true", help="list the built-in architectures and torchvision's zoo, then exit")
+    add("--dataset", help="digits (offline default), mnist, fashion_mnist, cifar10, cifar100, imagefolder, "
+                          "torchvision/<Name> (e.g. torchvision/SVHN), or your own Dataset: file.py:Name")
     add("--data-root", help="folder holding (or receiving) torchvision datasets; default ./data")
     add("--data-path", help="imagefolder: folder with train/<class>/* and test/<class>/*")
     add("--cache-dir", help="where decoded datasets are cached; default $RAYCNN_CACHE_DIR or ~/.cache/raycnn")
@@ -94,7 +101,11 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         section, _, name = key.partition(".")
         if not isinstance(mapping.setdefault(section, {}), dict) or not name:
             raise ConfigError(f"{source}: {key!r} is not a config key; use SECTION.KEY")
-        mapping[section][name] = value
+        name, _, inner = name.partition(".")          # model.kwargs.width=32: one key of a mapping
+        if inner:
+            mapping[section].setdefault(name, {})[inner] = value
+        else:
+            mapping[section][name] = value
     return run_config_from_dict(mapping, source)
 
 
@@ -110,7 +121,9 @@ def _read_yaml(path: Path) -> dict:
 
 def default_out(config: RunConfig) -> Path:
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    return Path("runs") / "train" / f"{stamp}-{config.model.arch}-{config.data.dataset}"
+    from raycnn.code import short_name
+
+    return Path("runs") / "train" / f"{stamp}-{short_name(config.model.arch)}-{short_name(config.data.dataset)}"
 
 
 def check_out_dir(out: Path, resume: bool) -> None:
@@ -130,8 +143,11 @@ def print_epoch(metrics) -> None:
 
 
 def write_result(out: Path, result, config: RunConfig, environment: dict) -> Path:
+    from raycnn import code
+
     record = {**result.to_dict(), "config": config.to_dict(), "environment": environment,
-              "checkpoint": str(out / "checkpoints" / "best.pt")}
+              "checkpoint": str(out / "checkpoints" / "best.pt"),
+              "code": [code.record(ref) for ref in code.refs(config)]}
     path = out / "result.json"
     path.write_text(json.dumps(record, indent=2))
     return path
@@ -146,17 +162,33 @@ def print_summary(result, path: Path) -> None:
     print(f"weakest class: {weakest['class']} (F1 {weakest['f1']:.3f}); result: {path}")
 
 
+def list_models() -> str:
+    from raycnn.models import list_models as built_in, zoo_names
+
+    zoo = zoo_names()
+    return "\n".join([f"built-in ({len(built_in())}): " + ", ".join(built_in()),
+                      f"torchvision zoo ({len(zoo)}; random weights, or --weights DEFAULT): " + ", ".join(zoo),
+                      "your own: --arch path/to/file.py:ClassOrFunction or package.module:ClassOrFunction "
+                      "(given in_channels, num_classes, input_size, kernel_size and model.* options it names)"])
+
+
 def run(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.list_models:
+        print(list_models())
+        return 0
     from raycnn.environment import environment_record
     from raycnn.errors import is_out_of_memory
     from raycnn.fit import TrainingDiverged, fit
     from raycnn.precision import resolve_device
     from raycnn.tensorboard import EpochLogger, hyperparameters, run_name
 
+    from raycnn.fit import count_trial_parameters
+
     config = config_from_args(args)
     out = args.out or default_out(config)
     check_out_dir(out, args.resume)
+    count_trial_parameters(config)       # data there, model buildable for it: one line and exit 2 if not
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
     board = EpochLogger(out / "tensorboard", run_name(config), hyperparameters(config), config.data)

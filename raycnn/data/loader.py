@@ -69,6 +69,9 @@ def describe_dataset(config) -> DatasetInfo:
         info = DatasetInfo(meta["channels"], tuple(meta["shape"]), len(meta["classes"]))
     elif decoded is not None:
         info = DatasetInfo(decoded.train_x.shape[1], tuple(decoded.train_x.shape[2:]), len(decoded.classes))
+    elif get_source(config.dataset).describe is None:      # torchvision/..., a user's Dataset: decode once
+        decoded = decode_cached(config)
+        info = DatasetInfo(decoded.train_x.shape[1], tuple(decoded.train_x.shape[2:]), len(decoded.classes))
     else:
         info = get_source(config.dataset).describe(config)
     if config.image_size:

@@ -41,12 +41,21 @@ Describe = Callable[..., DatasetInfo]  # raises DataError when the data is neith
 class DatasetSource:
     decode: Source
     cache_key: CacheKey
-    describe: Describe
+    describe: Describe | None      # None: describe by decoding (into the cache) once
 
 
 DATASETS: Registry[DatasetSource] = Registry("dataset", DataError)
 list_datasets = DATASETS.names
-get_source = DATASETS.get
+
+
+def get_source(name: str) -> DatasetSource:
+    """A registered dataset, a torchvision dataset (`torchvision/SVHN`) or a user's Dataset (`file.py:Name`)."""
+    from raycnn.data import external
+
+    if external.is_external(name):
+        external.dataset_class(name)           # ConfigError now if it does not resolve
+        return DatasetSource(external.decode, external.cache_key, None)
+    return DATASETS.get(name)
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
 DIGITS_TEST_FRACTION = 0.2  # digits ships no test split: a fixed stratified 20% is held out

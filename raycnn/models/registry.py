@@ -1,5 +1,9 @@
 """Model registry: `@register_model("name")` on a constructor, `build_model(name, ...)`, `list_models()`.
 
+A name is a registered architecture, a torchvision classification model (`torchvision/resnet50`) or
+a user's class or function (`my_models.py:TinyNet`, `pkg.nets:build`): `get_constructor` resolves
+all three to the same signature (raycnn.models.external).
+
 A constructor takes `(in_channels, num_classes, input_size, kernel_size, **options)` and returns an
 `nn.Module` mapping float images [N, C, H, W] to logits [N, num_classes]. Its keyword defaults are
 the architecture's defaults. `build_model` checks every model with a dry forward pass so that an
@@ -15,6 +19,7 @@ import torch
 from torch import nn
 
 from raycnn.errors import ModelError, is_out_of_memory
+from raycnn.models import external
 from raycnn.registry import Registry
 
 Constructor = Callable[..., nn.Module]
@@ -25,14 +30,31 @@ FIXED_ARGUMENTS = ("in_channels", "num_classes", "input_size", "kernel_size")
 CANDIDATE_SIZES = (8, 16, 24, 28, 32, 48, 64, 96, 128, 160, 192, 224, 256, 320, 384, 512)
 
 
-def model_options(name: str) -> dict[str, Any]:
-    """The architecture's options and their defaults (from its constructor's signature)."""
+def get_constructor(name: str) -> Constructor:
+    """The constructor of a registered name, a torchvision zoo model or a user's callable."""
+    if external.is_external(name):
+        return external.constructor(name)
+    return MODELS.get(name)
+
+
+def check_arch(name: str) -> None:
+    """ModelError/ConfigError (one line) unless `name` resolves to a constructor."""
+    get_constructor(name)
+
+
+def model_options(name: str) -> dict[str, Any] | None:
+    """The architecture's options and their defaults (from its constructor's signature); None when
+    it takes any keyword (a zoo model's builder, a user's callable with **kwargs)."""
+    if external.is_external(name):
+        return external.accepted_options(name)
     params = inspect.signature(MODELS.get(name)).parameters
     return {k: p.default for k, p in params.items() if k not in FIXED_ARGUMENTS}
 
 
 def check_model_options(name: str, options: dict[str, Any]) -> None:
     valid = model_options(name)
+    if valid is None:
+        return
     for key in options:
         if key not in valid:
             raise ModelError(f"model.{key}: {name} does not take this option; its options are: "
@@ -57,7 +79,7 @@ def count_parameters(model: nn.Module) -> int:
 def _try_build(name: str, input_size: tuple[int, int], arguments: dict) -> nn.Module | str:
     """The checked model, or the reason it cannot take this input."""
     try:
-        model = MODELS.get(name)(input_size=tuple(input_size), **arguments)
+        model = get_constructor(name)(input_size=tuple(input_size), **arguments)
         dry_forward(model, (arguments["in_channels"], *input_size), arguments["num_classes"])
         return model
     except (RuntimeError, ValueError) as err:
@@ -75,7 +97,8 @@ def dry_forward(model: nn.Module, input_shape: tuple[int, ...], num_classes: int
     finally:
         model.train(was_training)
     if num_classes is not None and tuple(out.shape) != (2, num_classes):
-        raise RuntimeError(f"output shape {tuple(out.shape)} is not (batch, {num_classes})")
+        raise ModelError(f"the model's output for a batch of 2 has shape {tuple(out.shape)}, not (2, {num_classes}): "
+                         f"one logit per class; make its last layer give num_classes outputs")
     return out.shape
 
 

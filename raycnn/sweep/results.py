@@ -49,7 +49,8 @@ TRIAL_FIELDS = {
     "started_at": pa.float64(), "ended_at": pa.float64(),   # Unix seconds, the driver's clock
     "restarts": pa.int64(),      # times the trial was retried from its checkpoint after its process failed
     "pid": pa.int64(),           # the trial's process on node_id (its latest attempt)
-    "warning": pa.string()}      # e.g. an unreadable checkpoint passed over
+    "warning": pa.string(),      # e.g. an unreadable checkpoint passed over
+    "code": pa.string()}         # the user code it ran (JSON: ref, path, sha256, git_commit), if any
 TRIAL_COLUMNS = list(TRIAL_FIELDS)
 EPOCH_SCHEMA = pa.schema([("trial_id", pa.string()), ("epoch", pa.int64()), ("train_loss", pa.float64()),
                           ("train_accuracy", pa.float64()), ("val_loss", pa.float64()),
@@ -90,7 +91,8 @@ def pending_row(spec: dict) -> dict[str, Any]:
     row.update(trial_id=spec["trial_id"], trial_name=spec["name"], status="pending",
                arch=config["model"]["arch"], dataset=config["data"]["dataset"],
                augment=config["augment"]["preset"], kernel_size=config["model"]["kernel_size"],
-               seed=config["train"]["seed"], epochs_completed=0, restarts=0)
+               seed=config["train"]["seed"], epochs_completed=0, restarts=0,
+               code=json.dumps(spec["code_records"]) if spec.get("code_records") else None)
     return {**row, **flat_config(config)}
 
 

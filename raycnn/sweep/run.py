@@ -40,11 +40,19 @@ def check_run_directory(sweep: SweepConfig, trials: list[TrialSpec], resume: boo
         raise ConfigError(f"--resume: {run_dir} holds no sweep to continue; drop --resume to start it")
     if resume:
         check_tune_state(storage)
-        changes = study_changes(yaml.safe_load(storage.read_text("sweep.yaml")) or {}, resolved_sweep(sweep, trials))
+        stored = yaml.safe_load(storage.read_text("sweep.yaml")) or {}
+        changes = study_changes(stored, resolved_sweep(sweep, trials)) + code_changes(stored, trials)
         if changes:
             raise ConfigError(f"--resume: {sweep.source} has changed since {run_dir} was started ("
                               f"{'; '.join(changes)}); resuming would mix two studies in one table: undo the "
                               f"edit, or run it as a new sweep with --name NEW")
+
+
+def code_changes(stored: dict, trials: list[TrialSpec]) -> list[str]:
+    """User code whose content differs from what the run started with."""
+    before = {r["ref"]: r["sha256"] for r in stored.get("code") or []}
+    return [f"{ref} (content {before[ref][:12]} -> {r['sha256'][:12]})" for ref, r in user_code(trials).items()
+            if ref in before and before[ref] != r["sha256"]]
 
 
 def check_tune_state(storage: RunStorage) -> None:
@@ -114,12 +122,35 @@ def resolved_sweep(sweep: SweepConfig, trials: list[TrialSpec]) -> dict:
             "max_failures": sweep.max_failures, "trials": trial_dicts(trials)}
 
 
+def user_code(trials: list[TrialSpec]) -> dict[str, dict]:
+    """ref -> {ref, path, sha256, git_commit, git_dirty} of every user model or dataset the trials name."""
+    from raycnn import code
+
+    found: dict[str, dict] = {}
+    for trial in trials:
+        for ref in code.refs(trial.config):
+            found.setdefault(ref, code.record(ref))
+    return found
+
+
+def code_copy(record: dict) -> str | None:
+    """Where RUN_DIR keeps a copy of a file reference's code (None for an importable module)."""
+    from raycnn import code
+
+    return f"code/{record['sha256'][:12]}/{Path(record['path']).name}" if code.is_file_ref(record["ref"]) else None
+
+
 def write_run_files(storage: RunStorage, sweep: SweepConfig, trials: list[TrialSpec]) -> None:
     from raycnn.environment import environment_record
     from raycnn.precision import resolve_device
     import ray
 
-    storage.write_text("sweep.yaml", yaml.safe_dump(resolved_sweep(sweep, trials), sort_keys=False))
+    records = user_code(trials)
+    for record in records.values():            # the code that ran, beside its results; trials load it
+        if code_copy(record):
+            storage.write_text(code_copy(record), Path(record["path"]).read_text())
+    storage.write_text("sweep.yaml", yaml.safe_dump({**resolved_sweep(sweep, trials), "code": list(records.values())},
+                                                    sort_keys=False))
     environment = environment_record(resolve_device("auto"))
     environment["nodes"] = [{"host": n.get("NodeManagerHostname"), "resources": n.get("Resources")}
                             for n in ray.nodes() if n.get("Alive")]
@@ -150,7 +181,12 @@ def build_tuner(sweep: SweepConfig, trials: list[TrialSpec], resume: bool):
                  if sweep.scheduler.kind == "asha" else FIFOScheduler())
     board = shared_board(run_dir)
     stops = sweep.scheduler.rungs(max_epochs)   # a trial draws its TensorBoard figures where it may be stopped
-    specs = [{**spec, "tensorboard": board, "stop_epochs": stops, "run_dir": run_dir} for spec in trial_dicts(trials)]
+    records = user_code(trials)
+    copies = {ref: RunStorage(run_dir).path(code_copy(r)) for ref, r in records.items()
+              if code_copy(r) and RunStorage(run_dir).local}
+    specs = [{**spec, "tensorboard": board, "stop_epochs": stops, "run_dir": run_dir, "code_root": os.getcwd(),
+              "code": {ref: copies[ref] for ref in _refs(spec) if ref in copies},
+              "code_records": [records[ref] for ref in _refs(spec)]} for spec in trial_dicts(trials)]
     callbacks = [ResultTables(run_dir, specs, on_end=record_trial_end), ProgressPrinter(len(specs), run_dir)]
     return tune.Tuner(
         trainable,
@@ -165,6 +201,12 @@ def build_tuner(sweep: SweepConfig, trials: list[TrialSpec], resume: bool):
             # trials keep their own checkpoints in RUN_DIR/checkpoints (raycnn.sweep.trainable): Tune has
             # none to keep, so its state never points at a deleted one and is not saved per checkpoint
             sync_config=tune.SyncConfig(sync_artifacts=board is None)))
+
+
+def _refs(spec: dict) -> list[str]:
+    from raycnn import code
+
+    return [name for name in (spec["config"]["model"]["arch"], spec["config"]["data"]["dataset"]) if code.is_ref(name)]
 
 
 def record_trial_end(spec: dict, row: dict) -> None:

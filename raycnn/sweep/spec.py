@@ -337,7 +337,9 @@ def _trial(sweep: SweepConfig, config: RunConfig, number: int, values: dict[str,
 
 def trial_name(config: RunConfig, values: dict[str, Any]) -> str:
     """arch-dataset-augment-kKERNEL-sSEED, plus any other varied field as key=value."""
-    core = [config.model.arch, config.data.dataset, config.augment.preset,
+    from raycnn.code import short_name
+
+    core = [short_name(config.model.arch), short_name(config.data.dataset), config.augment.preset,
             f"k{config.model.kernel_size}", f"s{config.train.seed}"]
     named = {"model.arch", "data.dataset", "augment.preset", "model.kernel_size", "train.seed"}
     extra = [f"{key.split('.', 1)[1]}={_short(value)}" for key, value in values.items() if key not in named]

@@ -31,6 +31,7 @@ import ray
 from ray import tune
 
 from raycnn import checkpoint as ckpt
+from raycnn import code
 from raycnn.config import run_config_from_dict
 from raycnn.errors import is_out_of_memory
 from raycnn.fit import FitResult, TestEvaluation, TrainingDiverged, count_trial_parameters, fit
@@ -47,6 +48,8 @@ TIME_ATTR = "epoch"  # not training_iteration: that restarts from 1 when a trial
 def run_trial(params: dict) -> None:
     """Entry point given to `tune.Tuner`; `params["trial"]` is a TrialSpec as a plain dict."""
     spec = params["trial"]
+    code.use_root(spec.get("code_root"))         # this process's cwd is its trial folder, not the driver's
+    code.use_copies(spec.get("code", {}))        # user code: the copy in RUN_DIR/code, on every node
     config = run_config_from_dict(spec["config"], f"trial {spec['trial_id']}")
     work = run_work_root(spec["run_dir"]) / spec["trial_id"]
     shutil.rmtree(work, ignore_errors=True)     # an earlier, killed attempt's: its checkpoints are in RUN_DIR
