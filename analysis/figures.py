@@ -114,6 +114,8 @@ def _natural(text: str):
 
 def pareto(findings: dict, dataset: str, path: Path) -> bool:
     rows = [r for r in findings["pareto"] if r["dataset"] == dataset]
+    if len(rows) < 2:                        # one configuration at the full budget: no trade-off to draw
+        return False
     costs = [(k, label, log) for k, label, log in (("params", "parameters", True),
                                                   ("train_seconds", "training seconds", True),
                                                   ("images_per_second", "images/s (training)", True))

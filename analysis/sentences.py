@@ -236,10 +236,14 @@ def answer(findings: dict) -> list[str]:
     board = {(r["dataset"], r["arch"]): r for r in findings["leaderboard"]}
     for w in findings["winners"][:2]:
         top, second = board[(w["dataset"], w["winner"])], board[(w["dataset"], w["runner_up"])]
-        verdict = ("clearly ahead" if w["ci_low"] > 0 and w["equal_budget"] else "not clearly ahead")
+        if not w["equal_budget"]:
+            verdict = (f"ahead of {second['arch']} ({second['test_accuracy']:.1%}), but {second['arch']} was "
+                       f"compared at {second['budget']} (stopped by ASHA), not at an equal budget")
+        else:
+            verdict = (f"{'clearly' if w['ci_low'] > 0 else 'not clearly'} ahead of {second['arch']} "
+                       f"({second['test_accuracy']:.1%}; difference {signed(w)})")
         out.append(f"On {w['dataset']} the best is {top['config']} ({top['test_accuracy']:.1%} test accuracy, "
-                   f"{top['budget']}), {verdict} of {second['arch']} ({second['test_accuracy']:.1%}; difference "
-                   f"{signed(w)}).")
+                   f"{top['budget']}), {verdict}.")
     if not findings["winners"]:
         for top in findings["leaderboard"][:2]:
             out.append(f"On {top['dataset']} {top['config']} reaches {top['test_accuracy']:.1%} test accuracy "

@@ -127,13 +127,35 @@ def test_a_torchvision_zoo_model_trains_at_the_smallest_size_it_reports(tmp_path
     (["--dataset", "my_data.py:Unlabelled"], "item 0 is a Tensor, not (image, label)"),
     (["--dataset", "torchvision/SVHN", "--data-root", "nowhere", "--no-download"], "not found in nowhere and download is off"),
 ])
-def test_bad_own_code_is_one_line_and_exit_2(code_dir, args, message):
-    done = train(*args, "--epochs", "1", "--out", "run", cwd=code_dir)
-    assert done.returncode == 2 and message in done.stderr, done.stderr
-    assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
+def test_bad_own_code_is_one_line_and_exit_2(code_dir, args, message, monkeypatch, capsys):
+    from raycnn.train import main       # in this process: one CLI start per case would cost ~4 s each
+
+    monkeypatch.chdir(code_dir)
+    code = main([*args, "--epochs", "1", "--out", "run"])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err, err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
     if "broken.py" in args:
-        assert "ImportError: needs the lab_tools package" in done.stderr
+        assert "ImportError: needs the lab_tools package" in err
     assert not (code_dir / "run").exists()
+
+
+def test_pretrained_weights_offline_are_one_line_and_exit_2(tmp_path):
+    import socket
+
+    import torch
+
+    if list((Path(torch.hub.get_dir()) / "checkpoints").glob("squeezenet1_1-*")):
+        pytest.skip("the weights are cached on this machine")
+    try:
+        socket.getaddrinfo("download.pytorch.org", 443)
+        pytest.skip("download.pytorch.org resolves here: the weights could download")
+    except OSError:
+        pass
+    done = train("--arch", "torchvision/squeezenet1_1", "--weights", "DEFAULT", "--image-size", "24", "--epochs", "1",
+                 "--out", str(tmp_path / "run"))
+    assert done.returncode == 2 and "model.weights: cannot download the DEFAULT weights" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and done.stdout == "" and not (tmp_path / "run").exists()
 
 
 @pytest.mark.slow

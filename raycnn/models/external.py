@@ -13,7 +13,9 @@ kernel_size, **options)`:
 
 from __future__ import annotations
 
+import contextlib
 import inspect
+import io
 from typing import Any, Callable
 
 from torch import nn
@@ -95,7 +97,8 @@ def _zoo_constructor(name: str) -> Callable[..., nn.Module]:
     def build(in_channels, num_classes, input_size, kernel_size=3, weights=None, **options):
         try:
             if weights:
-                model = torchvision.models.get_model(model_name, weights=weights, **options)
+                with contextlib.redirect_stdout(io.StringIO()):     # torch hub's "Downloading ..." line
+                    model = torchvision.models.get_model(model_name, weights=weights, **options)
                 _replace_head(model, num_classes, name)
             else:
                 model = torchvision.models.get_model(model_name, weights=None, num_classes=num_classes, **options)
