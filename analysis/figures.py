@@ -163,6 +163,9 @@ def draw_all(results: Results, findings: dict, folder: Path) -> list[tuple[str, 
         path = folder / _file("effects", dataset)
         if effects(findings, str(dataset), path):
             written.append((f"Effects on test accuracy on {dataset}, with 95% intervals", path))
+        path = folder / _file("tuning", dataset)
+        if tuning_curves(findings, str(dataset), path):
+            written.append((f"Tuning on {dataset}: best validation accuracy so far against tuning trials, per cell", path))
         path = folder / _file("learning-curves", dataset)
         if learning_curves(results, str(dataset), path):
             written.append((f"Validation accuracy of the top trials on {dataset} (x: stopped by ASHA)", path))
@@ -231,6 +234,23 @@ def effects(findings: dict, dataset: str, path: Path) -> bool:
     ax.set_yticks(y, labels=labels, fontsize=7)
     ax.invert_yaxis()
     ax.set_xlabel("change in test accuracy (95% interval)")
+    _save(fig, path)
+    return True
+
+
+def tuning_curves(findings: dict, dataset: str, path: Path) -> bool:
+    curves = [c for c in findings.get("tuning", []) if c["dataset"] == dataset]
+    if not curves:
+        return False
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4), dpi=90)
+    for curve in curves:
+        points = [(i + 1, v) for i, v in enumerate(curve["best_so_far"]) if v is not None]
+        if points:
+            ax.plot(*zip(*points), marker="o", markersize=3, label=curve["cell"], linewidth=1.2, drawstyle="steps-post")
+    ax.set_xlabel("tuning trials of the cell")
+    ax.set_ylabel("best validation accuracy so far")
+    ax.legend(fontsize=6)
     _save(fig, path)
     return True
 

@@ -29,6 +29,10 @@ Rules (stated in every report):
   classes of that change.
 - Early training: trials stopped by ASHA are compared at the epoch they reached; such findings are
   claims about early training and come after the full-budget ones in the summary.
+- Tuned comparisons: every cell of the grid was tuned on its own (its tuning trials), then its best
+  values were trained again with fresh seeds (the confirm stage). Cells are compared on the confirm
+  trials only: the tuning trials were chosen by validation accuracy, so their scores are biased up.
+  The tuned fields are not factors (each cell has its own best values).
 - Pareto front: per dataset, configurations at the full budget (or the largest one) for which no
   other is at least as accurate (mean test accuracy) and at least as cheap (parameters; training
   seconds; images/s), and better in one of the two.
@@ -75,8 +79,28 @@ def analyse(results: Results) -> dict:
     for context in contexts:
         context.shared_weak(findings)
     findings["pareto"] = pareto(findings["cells"])
+    findings["tuning"] = tuning_curves(results)
     findings["compute"] = compute_spent(results)
     return findings
+
+
+def tuning_curves(results: Results) -> list[dict]:
+    """Tuned comparisons: per cell, the best validation accuracy so far after each tuning trial."""
+    tuning = results.tuning
+    if tuning is None or tuning.empty:
+        return []
+    out = []
+    for cell, trials in tuning.groupby("cell", sort=True):
+        trials = trials.sort_values("trial_id")
+        scores = pd.to_numeric(trials["best_val_accuracy"], errors="coerce").fillna(-1.0).tolist()
+        so_far = list(np.maximum.accumulate(scores)) if scores else []
+        best = trials.iloc[int(np.argmax(scores))] if scores else None
+        out.append({"dataset": str(trials["dataset"].iloc[0]), "cell": str(cell), "trials": len(trials),
+                    "best_so_far": [float(v) if v >= 0 else None for v in so_far],
+                    "best_val_accuracy": float(max(scores)) if scores and max(scores) >= 0 else None,
+                    "best_values": best["tuned"] if best is not None else None,
+                    "stopped_by_asha": int((trials["status"] == "early_stopped").sum())})
+    return out
 
 
 class Dataset:

@@ -7,6 +7,7 @@ sweep's name and question, when present). Trials of several run folders are kept
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +34,7 @@ class Results:
     classes: dict[str, tuple[str, ...]]        # dataset -> class names
     runs: list[dict] = field(default_factory=list)   # {path, name, question}
     left_out: dict[str, int] = field(default_factory=dict)  # status -> count of trials not analysed
+    tuning: pd.DataFrame | None = None         # tuned sweeps: the tuning-stage trials (not compared)
 
 
 def load_runs(paths: list[str | Path]) -> Results:
@@ -44,13 +46,19 @@ def load_runs(paths: list[str | Path]) -> Results:
     for p in parts:
         classes.update(p[3])
     trials = _normalize(trials)
+    tuning = None
+    if "stage" in trials.columns and (trials["stage"] == "confirm").any():
+        # a tuned comparison: tuning trials were chosen on validation, so their test scores are biased up;
+        # cells are compared on the confirm stage only (fresh seeds), tuning trials feed the tuning curves
+        tuning = trials[trials["stage"] == "tune"].set_index("key", drop=False)
+        trials = trials[trials["stage"] == "confirm"]
     usable = trials["status"].isin(FINISHED) & trials["key"].isin(list(confusion))
     left_out = trials.loc[~usable, "status"].value_counts().to_dict()
     trials = trials[usable].set_index("key", drop=False)
     if trials.empty:
         raise AnalysisError(f"no finished trial with test results in {', '.join(map(str, paths))} "
                             f"(statuses: {_counts(left_out)}); let the sweep finish (--resume) and rerun")
-    return Results(trials, epochs, confusion, classes, [p[4] for p in parts], left_out)
+    return Results(trials, epochs, confusion, classes, [p[4] for p in parts], left_out, tuning)
 
 
 def _local(location: str) -> Path:
@@ -174,7 +182,10 @@ def factor_columns(trials: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     Columns that always change together (augment.class_preset with augment.classes) are one factor,
     named "a+b" with values "x / y": apart, neither would have a matched pair."""
     found = ["augment", "kernel_size"]
-    for column in sorted(c for c in trials.columns if "." in c and c not in REDUNDANT | NOT_FACTORS):
+    tuned = set()          # tuned per cell (a tuned comparison): not a factor, each cell has its own best
+    for text in trials["tuned"].dropna() if "tuned" in trials.columns else []:
+        tuned |= set(json.loads(text))
+    for column in sorted(c for c in trials.columns if "." in c and c not in REDUNDANT | NOT_FACTORS | tuned):
         if trials[column].map(value_text).nunique() > 1:
             found.append(column)
     merged: list[list[str]] = []

@@ -54,6 +54,9 @@ def build_blocks(found: dict, first: list[tuple[str, Path]], figures: list[tuple
     blocks += pareto_blocks(found)
     blocks += effect_blocks(found)
     blocks += weak_blocks(found)
+    if found.get("tuning"):
+        blocks += [("h2", "Tuning (each cell on its own, then confirmed with fresh seeds)"),
+                   *folded_list(say.tuning_sentences(found), "cell(s)")]
     blocks += [("h2", "Learning curves and compute"), ("list", say.compute_sentences(found) or ["No epoch table."])]
     blocks += [("h2", "Figures")] + [("img", caption, path) for caption, path in figures]
     blocks += [("h2", "Rules"), ("pre", rules.__doc__.split("Rules (stated in every report):", 1)[1].strip()),

@@ -201,6 +201,15 @@ def effect_sentences(findings: dict) -> list[str]:
     return out
 
 
+def tuning_sentences(findings: dict) -> list[str]:
+    out = []
+    for c in findings.get("tuning", []):
+        out.append(f"{c['cell']} ({c['dataset']}): {c['trials']} tuning trials ({c['stopped_by_asha']} stopped by ASHA), "
+                   f"best validation accuracy {c['best_val_accuracy']:.3f} with {c['best_values']}; compared on its "
+                   f"confirm trials (fresh seeds) only.")
+    return out
+
+
 def compute_sentences(findings: dict) -> list[str]:
     c = findings["compute"]
     if not c.get("epochs_full_grid"):

@@ -80,7 +80,25 @@ def print_trials(sweep: SweepConfig, trials: list[TrialSpec]) -> None:
     if sweep.scheduler.kind == "asha":
         print(f"; ASHA (grace {sweep.scheduler.grace_period}, keep 1/{sweep.scheduler.reduction_factor} "
               f"per rung) needs about {asha_epochs(sweep, trials)} if it stops trials as designed", end="")
+    if sweep.tune is not None:
+        print_tuned(sweep, trials)
     print(f"\nresources per trial: {sweep.resources.cpus:g} CPU, {sweep.resources.gpus:g} GPU")
+
+
+def print_tuned(sweep: SweepConfig, trials: list[TrialSpec]) -> None:
+    """Cells, trials per cell and the epoch budget of both stages."""
+    cells = sorted({t.cell for t in trials})
+    tune = sweep.tune
+    confirm_epochs = sum(max(t.config.train.epochs for t in trials if t.cell == c) for c in cells) * tune.confirm_seeds
+    space = ", ".join(f"{d.key} {d.form} {list(d.values)}" for d in tune.space)
+    print(f"\ntuned comparison: {len(cells)} cells, each searched on its own by {tune.searcher} over {space}")
+    print(f"  tune stage:    {tune.num_samples} trials per cell, {len(trials)} in all, at most "
+          f"{sum(t.config.train.epochs for t in trials)} epochs" + (" (ASHA per cell stops the weak ones)"
+                                                                     if sweep.scheduler.kind == "asha" else ""))
+    print(f"  confirm stage: each cell's best values with {tune.confirm_seeds} fresh seeds to the full budget: "
+          f"{len(cells) * tune.confirm_seeds} trials, {confirm_epochs} epochs (starts when every search has ended)")
+    for cell in cells:
+        print(f"  cell {cell}")
 
 
 def asha_epochs(sweep: SweepConfig, trials: list[TrialSpec]) -> int:

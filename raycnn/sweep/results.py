@@ -50,7 +50,10 @@ TRIAL_FIELDS = {
     "restarts": pa.int64(),      # times the trial was retried from its checkpoint after its process failed
     "pid": pa.int64(),           # the trial's process on node_id (its latest attempt)
     "warning": pa.string(),      # e.g. an unreadable checkpoint passed over
-    "code": pa.string()}         # the user code it ran (JSON: ref, path, sha256, git_commit), if any
+    "code": pa.string(),         # the user code it ran (JSON: ref, path, sha256, git_commit), if any
+    "stage": pa.string(),        # tuned sweeps: tune | confirm
+    "cell": pa.string(),         # tuned sweeps: the grid cell
+    "tuned": pa.string()}        # tuned sweeps: JSON of the tuned keys and this trial's values
 TRIAL_COLUMNS = list(TRIAL_FIELDS)
 EPOCH_SCHEMA = pa.schema([("trial_id", pa.string()), ("epoch", pa.int64()), ("train_loss", pa.float64()),
                           ("train_accuracy", pa.float64()), ("val_loss", pa.float64()),
@@ -92,7 +95,9 @@ def pending_row(spec: dict) -> dict[str, Any]:
                arch=config["model"]["arch"], dataset=config["data"]["dataset"],
                augment=config["augment"]["preset"], kernel_size=config["model"]["kernel_size"],
                seed=config["train"]["seed"], epochs_completed=0, restarts=0,
-               code=json.dumps(spec["code_records"]) if spec.get("code_records") else None)
+               code=json.dumps(spec["code_records"]) if spec.get("code_records") else None,
+               stage=spec.get("stage"), cell=spec.get("cell"),
+               tuned=json.dumps(spec["tuned"]) if spec.get("tuned") else None)
     return {**row, **flat_config(config)}
 
 

@@ -73,7 +73,7 @@ def check_tune_state(storage: RunStorage) -> None:
                           f"--name NEW") from None
 
 
-STUDY_KEYS = ("fixed", "space", "num_samples", "seeds", "scheduler")   # what makes a study (trials follow)
+STUDY_KEYS = ("fixed", "space", "num_samples", "seeds", "scheduler", "tune")   # what makes a study (trials follow)
 
 
 def study_changes(stored: dict, current: dict, limit: int = 6) -> list[str]:
@@ -107,8 +107,9 @@ def _short(value) -> str:
 
 
 def trial_dicts(trials: list[TrialSpec]) -> list[dict]:
-    return [{"trial_id": t.trial_id, "name": t.name, "config": t.config.to_dict(), "values": t.values}
-            for t in trials]
+    return [{"trial_id": t.trial_id, "name": t.name, "config": t.config.to_dict(), "values": t.values,
+             **({"stage": t.stage, "cell": t.cell} if t.stage else {}),
+             **({"tuned": t.tuned} if t.tuned else {})} for t in trials]
 
 
 def resolved_sweep(sweep: SweepConfig, trials: list[TrialSpec]) -> dict:
@@ -119,7 +120,10 @@ def resolved_sweep(sweep: SweepConfig, trials: list[TrialSpec]) -> dict:
             "num_samples": sweep.num_samples, "seeds": sweep.seeds,
             "scheduler": dataclasses.asdict(sweep.scheduler), "resources": dataclasses.asdict(sweep.resources),
             "max_concurrent": sweep.max_concurrent, "storage": sweep.storage,
-            "max_failures": sweep.max_failures, "trials": trial_dicts(trials)}
+            "max_failures": sweep.max_failures, "trials": trial_dicts(trials),
+            **({"tune": {**dataclasses.asdict(sweep.tune), "space": {d.key: {d.form: list(d.values)}
+                                                                     for d in sweep.tune.space}}}
+               if sweep.tune else {})}
 
 
 def user_code(trials: list[TrialSpec]) -> dict[str, dict]:
@@ -162,23 +166,26 @@ def trial_label(trial) -> str:
     return f"{trial.config['trial']['trial_id']}-{trial.config['trial']['name']}"[:120]
 
 
-def build_tuner(sweep: SweepConfig, trials: list[TrialSpec], resume: bool):
+def build_tuner(sweep: SweepConfig, trials: list[TrialSpec], resume: bool, stage: str | None = None):
+    """The Tune experiment of a sweep; a tuned sweep has two: stage "tune" (its searches, trials = the
+    tuning slots) and "confirm" (trials = slots + confirm trials, in RUN_DIR/confirm)."""
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
     from raycnn.sweep.progress import ProgressPrinter
     from raycnn.sweep.tables import ResultTables
     from raycnn.sweep.trainable import METRIC, TIME_ATTR, run_trial
+    from raycnn.sweep.tuned import CellScheduler, CellSearcher
 
     run_dir = run_directory(sweep)
+    experiment = f"{run_dir}/confirm" if stage == "confirm" else run_dir
     trainable = tune.with_resources(run_trial, {"cpu": sweep.resources.cpus, "gpu": sweep.resources.gpus})
     if resume:
-        return tune.Tuner.restore(run_dir, trainable, resume_unfinished=True, resume_errored=True)
+        return tune.Tuner.restore(experiment, trainable, resume_unfinished=True, resume_errored=True)
     max_epochs = sweep.scheduler.max_epochs or max(t.config.train.epochs for t in trials)
-    scheduler = (ASHAScheduler(time_attr=TIME_ATTR, metric=METRIC, mode="max", max_t=max_epochs,
-                               grace_period=sweep.scheduler.grace_period,
-                               reduction_factor=sweep.scheduler.reduction_factor)
-                 if sweep.scheduler.kind == "asha" else FIFOScheduler())
+    asha = dict(time_attr=TIME_ATTR, metric=METRIC, mode="max", max_t=max_epochs,
+                grace_period=sweep.scheduler.grace_period, reduction_factor=sweep.scheduler.reduction_factor)
+    scheduler = ASHAScheduler(**asha) if sweep.scheduler.kind == "asha" and stage is None else FIFOScheduler()
     board = shared_board(run_dir)
     stops = sweep.scheduler.rungs(max_epochs)   # a trial draws its TensorBoard figures where it may be stopped
     records = user_code(trials)
@@ -187,15 +194,29 @@ def build_tuner(sweep: SweepConfig, trials: list[TrialSpec], resume: bool):
     specs = [{**spec, "tensorboard": board, "stop_epochs": stops, "run_dir": run_dir, "code_root": os.getcwd(),
               "code": {ref: copies[ref] for ref in _refs(spec) if ref in copies},
               "code_records": [records[ref] for ref in _refs(spec)]} for spec in trial_dicts(trials)]
-    callbacks = [ResultTables(run_dir, specs, on_end=record_trial_end), ProgressPrinter(len(specs), run_dir)]
+    running = [spec for spec in specs if stage is None or spec.get("stage") == stage]
+    callbacks = [ResultTables(run_dir, specs, on_end=record_trial_end), ProgressPrinter(len(running), run_dir)]
+    search = {"param_space": {"trial": tune.grid_search(running)}, "search_alg": None, "num_samples": 1}
+    if stage == "tune":
+        slots: dict[str, list[dict]] = {}
+        for spec in running:
+            slots.setdefault(spec["cell"], []).append(spec)
+        # in results/: a file in RUN_DIR itself would be overwritten by Tune with its own older copy on resume
+        report = RunStorage(run_dir).path(f"{RESULTS}/searches.json") if RunStorage(run_dir).local else None
+        searcher = CellSearcher(slots, sweep.tune.searcher, sweep.tune.space, METRIC, sweep.tune.seed, report,
+                                run_dir)
+        search = {"param_space": {}, "search_alg": searcher, "num_samples": len(running)}
+        scheduler = CellScheduler(**asha) if sweep.scheduler.kind == "asha" else FIFOScheduler()
     return tune.Tuner(
         trainable,
-        param_space={"trial": tune.grid_search(specs)},
-        tune_config=tune.TuneConfig(scheduler=scheduler, max_concurrent_trials=sweep.max_concurrent,
+        param_space=search["param_space"],
+        tune_config=tune.TuneConfig(scheduler=scheduler, search_alg=search["search_alg"],
+                                    num_samples=search["num_samples"], max_concurrent_trials=sweep.max_concurrent,
                                     reuse_actors=True, trial_name_creator=trial_label,
                                     trial_dirname_creator=trial_label),
         run_config=tune.RunConfig(
-            name=sweep.name, storage_path=run_dir.rsplit("/", 1)[0], verbose=0, callbacks=callbacks,
+            name=experiment.rsplit("/", 1)[1], storage_path=experiment.rsplit("/", 1)[0], verbose=0,
+            callbacks=callbacks,
             failure_config=tune.FailureConfig(max_failures=sweep.max_failures),
             # with a bucket, each trial's TensorBoard events live in its folder: sync them with it
             # trials keep their own checkpoints in RUN_DIR/checkpoints (raycnn.sweep.trainable): Tune has
@@ -342,7 +363,10 @@ def run_sweep(sweep: SweepConfig, trials: list[TrialSpec], address: str | None, 
             prepare_cluster(sweep, trials)
         if not resume:
             write_run_files(storage, sweep, trials)
-        fit_tuner(build_tuner(sweep, trials, resume))
+        if sweep.tune is None:
+            fit_tuner(build_tuner(sweep, trials, resume))
+        else:
+            run_tuned(sweep, trials, resume, storage)
     finally:
         try:
             mark_interrupted(storage)
@@ -352,6 +376,24 @@ def run_sweep(sweep: SweepConfig, trials: list[TrialSpec], address: str | None, 
             ray.shutdown()
     rows = storage.read_table(table_folder("trials")).to_pylist()
     return print_summary(rows, storage.location, time.monotonic() - started, interrupt.stop_reason())
+
+
+def run_tuned(sweep: SweepConfig, slots: list[TrialSpec], resume: bool, storage: RunStorage) -> None:
+    """The tuning stage (continued on --resume), then, once every search has ended, the confirm stage."""
+    from raycnn.sweep import interrupt
+    from raycnn.sweep.tuned import confirm_stage, tuning_done
+
+    def rows() -> list[dict]:
+        table = storage.read_table(table_folder("trials"))
+        return table.to_pylist() if table is not None else []
+
+    confirm_started = storage.exists("confirm/tuner.pkl")
+    if not confirm_started and not (resume and tuning_done(rows())):
+        fit_tuner(build_tuner(sweep, slots, resume, stage="tune"))
+        if interrupt.stop_reason() or not tuning_done(rows()):
+            return                                   # stopped: --resume continues the searches
+    confirm = confirm_stage(sweep, slots, rows())
+    fit_tuner(build_tuner(sweep, slots + confirm, confirm_started, stage="confirm"))
 
 
 def fit_tuner(tuner) -> None:

@@ -25,6 +25,18 @@ A sweep file (YAML) looks like:
 
 Random dimensions (`choice`, `uniform`, `loguniform`, `randint`) are drawn here, with a fixed seed,
 so the trial list is explicit, checkable before Ray starts, and the same on every resume.
+
+A tuned comparison adds a `tune:` block: every cell of the grid (variants x `space`, which then holds
+grid dimensions only) gets its own search over the tuning space, then a confirm stage:
+
+    tune:
+      space: {train.lr: {loguniform: [0.0003, 0.01]}, train.weight_decay: {loguniform: [1e-6, 1e-3]}}
+      num_samples: 8            # tuning trials per cell
+      searcher: tpe             # tpe (Optuna's TPE) | random
+      confirm_seeds: 3          # each cell's best values re-trained with fresh seeds 1..3 to the full budget
+
+The tuning trials are slots known in advance (cell x sample, `stage: tune`); the searcher fills in
+their values when each one starts. Confirm trials (`stage: confirm`) follow when every search ended.
 """
 
 from __future__ import annotations
@@ -80,6 +92,18 @@ class Dimension:
     values: tuple                      # the grid/choice values, or (low, high)
 
 
+SEARCHERS = ("tpe", "random")
+
+
+@dataclass(frozen=True)
+class TuneBlock:
+    space: tuple[Dimension, ...]       # uniform / loguniform / choice / randint dimensions
+    num_samples: int = 8               # tuning trials per cell
+    searcher: str = "tpe"
+    confirm_seeds: int = 3
+    seed: int = 0                      # the searchers' seed (cell i uses seed + i)
+
+
 @dataclass(frozen=True)
 class SweepConfig:
     name: str
@@ -95,6 +119,7 @@ class SweepConfig:
     storage: str = "runs"
     max_failures: int = 2
     skip_invalid: bool = False
+    tune: TuneBlock | None = None      # a tuned comparison (see the module's docstring)
     source: str = "sweep"              # the file it came from, for messages
 
     def varied_keys(self) -> list[str]:
@@ -109,6 +134,9 @@ class TrialSpec:
     name: str                          # readable: custom_cnn-digits-flip_crop-k5-s0
     config: RunConfig
     values: dict[str, Any]             # the varied keys and this trial's values
+    stage: str | None = None           # tuned sweeps: "tune" or "confirm"
+    cell: str | None = None            # tuned sweeps: the grid cell it belongs to
+    tuned: dict[str, Any] | None = None  # confirm trials: the cell's best tuning values
 
 
 TOP_LEVEL = {f.name for f in fields(SweepConfig)} - {"source"}
@@ -186,9 +214,49 @@ def sweep_from_dict(raw: Any, source: str) -> SweepConfig:
         storage=_string(raw, "storage", "runs", source),
         max_failures=_positive_int(raw, "max_failures", 2, source, allow_zero=True),
         skip_invalid=coerce(raw.get("skip_invalid", False), bool, f"{source}: skip_invalid"),
-        source=source)
+        tune=_tune_block(raw.get("tune"), source), source=source)
     _check_scheduler(sweep)
+    _check_tuned(sweep)
     return sweep
+
+
+TUNE_KEYS = {f.name for f in fields(TuneBlock)}
+
+
+def _tune_block(raw: Any, source: str) -> TuneBlock | None:
+    if raw is None:
+        return None
+    where = f"{source}: tune"
+    if not isinstance(raw, Mapping) or not isinstance(raw.get("space"), Mapping) or not raw["space"]:
+        raise ConfigError(f"{where}: expected a mapping with space: {{train.lr: {{loguniform: [0.0003, 0.01]}}, ...}}")
+    unknown = sorted(set(raw) - TUNE_KEYS)
+    if unknown:
+        raise ConfigError(f"{where}: unknown key {unknown[0]!r}; valid keys: {', '.join(sorted(TUNE_KEYS))}")
+    space = tuple(_dimension(key, spec, f"{where}.space") for key, spec in raw["space"].items())
+    for d in space:
+        if d.form == "grid":
+            raise ConfigError(f"{where}.space.{d.key}: a grid is not searched; put it in the sweep's space (a cell "
+                              f"per value), or search it with {{choice: {list(d.values)}}}")
+        for bound in d.values if d.form in ("uniform", "loguniform") else []:
+            replace_field(RunConfig(), d.key, bound, f"{where}.space.{d.key}")
+    searcher = _string(raw, "searcher", "tpe", where)
+    if searcher not in SEARCHERS:
+        raise ConfigError(f"{where}.searcher: {searcher!r} is not valid; choose one of: {', '.join(SEARCHERS)}")
+    return TuneBlock(space=space, num_samples=_positive_int(raw, "num_samples", 8, where), searcher=searcher,
+                     confirm_seeds=_positive_int(raw, "confirm_seeds", 3, where),
+                     seed=_positive_int(raw, "seed", 0, where, allow_zero=True))
+
+
+def _check_tuned(sweep: SweepConfig) -> None:
+    if sweep.tune is None:
+        return
+    randoms = [d.key for d in sweep.space if d.form != "grid"]
+    if randoms or sweep.num_samples != 1 or sweep.seeds != 1:
+        raise ConfigError(f"{sweep.source}: a tuned sweep takes its cells from grid dimensions of space and its seeds "
+                          f"from tune.confirm_seeds: move {', '.join(randoms) or 'num_samples / seeds'} into tune")
+    both = sorted({d.key for d in sweep.space} & {d.key for d in sweep.tune.space})
+    if both:
+        raise ConfigError(f"{sweep.source}: {both[0]} is both a cell dimension (space) and tuned (tune.space); keep one")
 
 
 def _variants(raw: Any, fixed: Mapping, source: str) -> tuple[RunConfig, ...]:
@@ -280,9 +348,12 @@ def _string(raw: Mapping, key: str, default: str, source: str) -> str:
 # --- expansion --------------------------------------------------------------------------------
 
 def count_trials(sweep: SweepConfig) -> int:
-    """How many trials the sweep expands to, counted without expanding it."""
+    """How many trials the sweep expands to, counted without expanding it (tuned: both stages)."""
     grid = math.prod(len(d.values) for d in sweep.space if d.form == "grid")
-    return max(1, len(sweep.variants)) * grid * sweep.num_samples * sweep.seeds
+    cells = max(1, len(sweep.variants)) * grid
+    if sweep.tune is not None:
+        return cells * (sweep.tune.num_samples + sweep.tune.confirm_seeds)
+    return cells * sweep.num_samples * sweep.seeds
 
 
 def check_trial_count(sweep: SweepConfig, limit: int = MAX_TRIALS) -> int:
@@ -297,7 +368,10 @@ def check_trial_count(sweep: SweepConfig, limit: int = MAX_TRIALS) -> int:
 
 
 def expand_trials(sweep: SweepConfig) -> list[TrialSpec]:
-    """Every trial of the sweep, in a fixed order: variants x grid points x samples x seeds."""
+    """Every trial of the sweep, in a fixed order: variants x grid points x samples x seeds. A tuned
+    sweep: its tuning slots (cell x sample); the confirm trials come from `confirm_trials`."""
+    if sweep.tune is not None:
+        return tuning_slots(sweep)
     grid = [d for d in sweep.space if d.form == "grid"]
     randoms = [d for d in sweep.space if d.form != "grid"]
     rng = random.Random(SAMPLING_SEED)
@@ -313,6 +387,37 @@ def expand_trials(sweep: SweepConfig) -> list[TrialSpec]:
                         values.setdefault("train.seed", seed)
                     trials.append(_trial(sweep, base, len(trials) + 1, values, variant))
     return trials
+
+
+def cells(sweep: SweepConfig) -> list[TrialSpec]:
+    """The grid's cells (variants x grid points), one spec each, untuned."""
+    plain = SweepConfig(**{**{f.name: getattr(sweep, f.name) for f in fields(SweepConfig)}, "tune": None})
+    return expand_trials(plain)
+
+
+def tuning_slots(sweep: SweepConfig) -> list[TrialSpec]:
+    found = []
+    for cell in cells(sweep):
+        for sample in range(1, sweep.tune.num_samples + 1):
+            found.append(TrialSpec(trial_id=f"t{len(found) + 1:04d}", name=f"{cell.name}-tune{sample:02d}",
+                                   config=cell.config, values=dict(cell.values), stage="tune", cell=cell.name))
+    return found
+
+
+def confirm_trials(sweep: SweepConfig, best: dict[str, dict[str, Any]], first_number: int) -> list[TrialSpec]:
+    """Each cell's best tuning values ({cell: {key: value}}) with fresh seeds 1 .. confirm_seeds (the
+    tuning trials ran with seed 0: seed 0 again would repeat the best tuning trial, not confirm it)."""
+    found = []
+    for cell in cells(sweep):
+        config = cell.config
+        for key, value in best[cell.name].items():
+            config = replace_field(config, key, value, f"{sweep.source}: tune.space.{key}")
+        for seed in range(1, sweep.tune.confirm_seeds + 1):
+            seeded = replace_field(config, "train.seed", seed, "confirm")
+            found.append(TrialSpec(trial_id=f"t{first_number + len(found):04d}", name=f"{cell.name}-confirm-s{seed}",
+                                   config=seeded, values={**cell.values, **best[cell.name], "train.seed": seed},
+                                   stage="confirm", cell=cell.name, tuned=dict(best[cell.name])))
+    return found
 
 
 def _draw(dimension: Dimension, rng: random.Random) -> Any:

@@ -69,6 +69,11 @@ class ResultTables(tune.Callback):
     def on_trial_start(self, iteration, trials, trial, **info) -> None:
         trial_id = _trial_id(trial)
         row = self.trials[trial_id]
+        tuned = trial.config["trial"].get("tuned")
+        if tuned:                                 # a tuning slot: the searcher chose its values at start
+            fresh = conform(pending_row(trial.config["trial"]), self.schema)
+            row.update({k: v for k, v in fresh.items() if k in _config_columns(fresh)})
+            self.specs[trial_id] = trial.config["trial"]
         if row["status"] in RESTARTABLE:
             row.update(status="running", ended_at=None)
         if row["started_at"] is None:
@@ -205,6 +210,10 @@ class ResultTables(tune.Callback):
         self.dirty_trials.clear()
         self.dirty_epochs.clear()
         self.last_write = self.clock()
+
+
+def _config_columns(row: dict) -> set[str]:
+    return {k for k in row if "." in k} | {"tuned"}
 
 
 def _trial_id(trial) -> str:

@@ -1,0 +1,94 @@
+"""Tuned comparisons: the tune: block checked before launch, each cell searched on its own, a kill -9
+of the driver mid-search and --resume (no slot repeated or lost, the searches' observations kept),
+then the confirm stage with fresh seeds, and the report on the confirm trials only."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+
+import pytest
+
+from test_analysis import analysis_cli
+from test_sweep_ray import finish, start_sweep, table, wait_for_trials, write_sweep
+
+TUNED = """
+fixed: {data: {dataset: digits}, model: {arch: custom_cnn}, train: {epochs: 4, batch_size: 64, device: cpu}}
+space: {model.kernel_size: [3, 5]}
+tune:
+  space: {train.lr: {loguniform: [0.0003, 0.01]}}
+  num_samples: 4
+  searcher: tpe
+  confirm_seeds: 2
+scheduler: {kind: fifo}
+resources: {cpus: 1}
+max_concurrent: 2
+"""
+
+
+@pytest.mark.parametrize("tune, message", [
+    ("{space: {train.lr: [0.001, 0.01]}}", "a grid is not searched"),
+    ("{space: {train.lr: {loguniform: [0, 0.01]}}}", "low > 0"),
+    ("{space: {train.nope: {uniform: [0, 1]}}}", "train.nope: unknown key"),
+    ("{space: {train.lr: {loguniform: [0.001, 0.01]}}, searcher: grid}", "tune.searcher: 'grid' is not valid"),
+    ("{space: {model.kernel_size: {choice: [3, 5]}}}", "both a cell dimension (space) and tuned"),
+    ("{space: {train.dropout: {uniform: [0, 1]}}}", "unknown key"),
+])
+def test_a_bad_tune_block_is_one_line_and_exit_2(tmp_path, tune, message):
+    body = TUNED.split("tune:")[0] + f"tune: {tune}\nscheduler: {{kind: fifo}}\n"
+    code, out, err = finish(start_sweep(str(write_sweep(tmp_path / "bad.yaml", body)), "--dry-run"))
+    assert code == 2 and message in err, err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_dry_run_shows_cells_and_both_stages(tmp_path):
+    code, out, err = finish(start_sweep(str(write_sweep(tmp_path / "t.yaml", TUNED)), "--dry-run"))
+    assert code == 0, err
+    assert "tuned comparison: 2 cells, each searched on its own by tpe over train.lr loguniform" in out
+    assert "tune stage:    4 trials per cell, 8 in all, at most 32 epochs" in out
+    assert "confirm stage: each cell's best values with 2 fresh seeds to the full budget: 4 trials, 16 epochs" in out
+
+
+@pytest.mark.slow
+def test_a_killed_search_resumes_where_it_was_then_confirms(tmp_path):
+    sweep = write_sweep(tmp_path / "tuned.yaml", TUNED)
+    run_dir = tmp_path / "runs" / "test"
+    process = start_sweep(str(sweep), "--storage", str(tmp_path / "runs"))
+    wait_for_trials(run_dir, process, "three tuning trials ended", lambda rows: sum(
+        r["status"] == "completed" for r in rows) >= 3)
+    os.killpg(process.pid, signal.SIGKILL)                    # the driver and everything it started
+    process.wait()
+    before = {r["trial_id"]: r for r in table(run_dir, "trials")}
+    done_before = {t: r["tuned"] for t, r in before.items() if r["status"] == "completed"}
+    assert not [r for r in before.values() if r["stage"] == "confirm"]
+
+    code, out, err = finish(start_sweep(str(sweep), "--storage", str(tmp_path / "runs"), "--resume"))
+    assert code == 0, err[-3000:]
+    rows = {r["trial_id"]: r for r in table(run_dir, "trials")}
+    tune = [r for r in rows.values() if r["stage"] == "tune"]
+    confirm = [r for r in rows.values() if r["stage"] == "confirm"]
+    assert sorted(r["trial_id"] for r in tune) == [f"t{i:04d}" for i in range(1, 9)]     # none lost, none added
+    assert all(r["status"] == "completed" and r["tuned"] for r in tune)
+    for trial_id, tuned in done_before.items():              # a finished tuning trial was not run again
+        assert rows[trial_id]["tuned"] == tuned and rows[trial_id]["started_at"] == before[trial_id]["started_at"]
+    values = [json.loads(r["tuned"])["train.lr"] for r in tune]
+    assert len(set(values)) == 8 and all(0.0003 <= v <= 0.01 for v in values)
+    searches = json.loads((run_dir / "results" / "searches.json").read_text())  # the searchers' state survived the kill
+    assert {c: (s["given"], s["observed"]) for c, s in searches.items()} == {
+        "custom_cnn-digits-none-k3-s0": (4, 4), "custom_cnn-digits-none-k5-s0": (4, 4)}
+    assert len(confirm) == 4 and {r["seed"] for r in confirm} == {1, 2}                  # fresh seeds
+    assert min(r["started_at"] for r in confirm) >= max(r["ended_at"] for r in tune)     # after every search
+    for cell in {r["cell"] for r in tune}:                   # each cell confirms its own best tuning values
+        best = max((r for r in tune if r["cell"] == cell), key=lambda r: r["best_val_accuracy"])
+        assert {r["tuned"] for r in confirm if r["cell"] == cell} == {json.dumps(json.loads(best["tuned"]))}
+
+    done = analysis_cli(run_dir, "--out", tmp_path / "report")
+    assert done.returncode == 0, done.stderr[-2000:]
+    findings = json.loads((tmp_path / "report" / "findings.json").read_text())
+    compared = {k.split("/")[1] for r in findings["leaderboard"] for k in r["trials"]}
+    assert compared <= {r["trial_id"] for r in confirm}                                # confirm trials only
+    (kernel,) = [e for e in findings["kernel_effects"] if e["class"] is None]
+    assert kernel["pairs"] == 2 and kernel["seeds"] == 2      # k5 vs k3, matched by seed despite their own lr
+    assert [len(c["best_so_far"]) for c in findings["tuning"]] == [4, 4]
+    assert (tmp_path / "report" / "figures" / "tuning-digits.png").exists()
