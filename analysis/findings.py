@@ -447,6 +447,10 @@ def _caveats(context: Dataset, findings: dict) -> None:
     if trials["seed"].nunique() == 1:
         findings["cannot_conclude"].append(f"{name}: one seed only; intervals reflect the test set's size, "
                                            f"not seed-to-seed variation (add seeds: [0, 1, 2] to the sweep)")
+    if "stage" in trials.columns and (trials["stage"] == "tune").all():
+        findings["cannot_conclude"].append(f"{name}: the tuned comparison has not reached its confirm stage; these are "
+                                           f"tuning trials, chosen on validation, so their scores are biased up "
+                                           f"(continue the sweep with --resume)")
     if not (trials["budget"] == "full").any():
         findings["cannot_conclude"].append(f"{name}: every trial was stopped by ASHA; comparisons are at the "
                                            f"epochs they reached, not at convergence")

@@ -35,9 +35,12 @@ max_concurrent: 2
     ("{space: {model.kernel_size: {choice: [3, 5]}}}", "both a cell dimension (space) and tuned"),
     ("{space: {train.dropout: {uniform: [0, 1]}}}", "unknown key"),
 ])
-def test_a_bad_tune_block_is_one_line_and_exit_2(tmp_path, tune, message):
+def test_a_bad_tune_block_is_one_line_and_exit_2(tmp_path, tune, message, capsys):
+    from raycnn.sweep.__main__ import main     # in this process: the CLI's start costs seconds per case
+
     body = TUNED.split("tune:")[0] + f"tune: {tune}\nscheduler: {{kind: fifo}}\n"
-    code, out, err = finish(start_sweep(str(write_sweep(tmp_path / "bad.yaml", body)), "--dry-run"))
+    code = main([str(write_sweep(tmp_path / "bad.yaml", body)), "--dry-run"])
+    err = capsys.readouterr().err
     assert code == 2 and message in err, err
     assert len(err.strip().splitlines()) == 1
 
