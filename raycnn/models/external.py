@@ -137,7 +137,7 @@ def _replace_first_conv(model: nn.Module, in_channels: int) -> None:
         for child_name, child in parent.named_children():
             if isinstance(child, nn.Conv2d):
                 conv = nn.Conv2d(in_channels, child.out_channels, child.kernel_size, child.stride, child.padding,
-                                 child.dilation, child.groups if child.groups == 1 else 1, child.bias is not None)
+                                 child.dilation, 1, child.bias is not None)
                 if not child.weight.is_meta:
                     mean = child.weight.detach().mean(dim=1, keepdim=True)
                     conv.weight.data.copy_(mean.expand(-1, in_channels, -1, -1) * (3 / in_channels))
