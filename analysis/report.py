@@ -149,6 +149,9 @@ def weak_blocks(found: dict) -> list[tuple]:
                ("table", header, shown)]
     if rest:
         blocks.append(("details", f"the other {len(rest)} class rows", [("table", header, rest)]))
+    confused = say.confused_sentences(found)
+    if confused:
+        blocks += [("h3", "Pairs confused more than chance"), *folded_list(confused, "pair(s)", shown=6)]
     pairs = [[p["dataset"], p["arch"], p["true"], p["pred"], f"{p['rate']:.1%}", str(p["count"]),
               f"{p['chance_rate']:.1%}", _p(p["p_holm"]), "yes" if p["confused"] else ""]
              for p in found["confused_pairs"]]

@@ -291,7 +291,3 @@ def _effect_key(e: dict):
 
 def _is_weak(findings: dict, dataset: str, arch: str, name: str) -> bool:
     return any((w["dataset"], w["arch"], w["class"]) == (dataset, arch, name) for w in findings["weak_classes"])
-
-
-def _class_count(findings: dict, row: dict) -> int:
-    return sum(1 for r in findings["class_ranking"] if (r["dataset"], r["arch"]) == (row["dataset"], row["arch"]))
