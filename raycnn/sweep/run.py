@@ -443,11 +443,13 @@ def print_summary(rows: list[dict], run_dir: str, seconds: float, stop_reason: s
     for row in rows:
         counts[row["status"]] = counts.get(row["status"], 0) + 1
     done = [r for r in rows if r.get("test_accuracy") is not None]
+    # a tuned sweep names its best confirm trial: its tuning trials were chosen on validation
+    confirmed = [r for r in done if r.get("stage") == "confirm"]
     print(f"\nsweep ended after {seconds / 60:.1f} min: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
     if done:
-        best = max(done, key=lambda r: r["best_val_accuracy"] or 0)
-        print(f"best by validation: {best['trial_name']} (val {best['best_val_accuracy']:.4f}, "
-              f"test {best['test_accuracy']:.4f})")
+        best = max(confirmed or done, key=lambda r: r["best_val_accuracy"] or 0)
+        print(f"best by validation{' (confirm stage)' if confirmed else ''}: {best['trial_name']} "
+              f"(val {best['best_val_accuracy']:.4f}, test {best['test_accuracy']:.4f})")
     print(f"results:     {run_dir}/{RESULTS}/trials.parquet (and epochs, classes, confusion)")
     print(f"tensorboard: tensorboard --logdir {tensorboard_logdir(run_dir)}")
     if importlib.util.find_spec("analysis") is not None:
