@@ -1,8 +1,10 @@
 """Does a tuned comparison rank the cells like a fine learning-rate grid does, more often than a
-comparison at one fixed learning rate? `python benchmarks/tuned_ranking.py [--replicates 3]`
+comparison at one fixed learning rate? `python benchmarks/tuned_ranking.py [--study kernels|optimizers]`
 
-Cells: {custom_cnn, alexnet_small} x kernel {3, 5} on digits, 4 epochs, batch 64. The reference: every
-cell at 8 learning rates (3e-4 .. 1e-2, log-spaced) x 2 seeds; a cell's score is the mean test
+Cells (--study kernels): {custom_cnn, alexnet_small} x kernel {3, 5}; (--study optimizers):
+{custom_cnn, alexnet_small} x optimizer {adam, sgd}, whose best learning rates differ by ~30x, over
+lr 1e-4 .. 0.3. On digits, 4 epochs, batch 64. The reference: every
+cell at 8 learning rates (log-spaced over the range) x 2 seeds; a cell's score is the mean test
 accuracy at the learning rate with the best mean validation accuracy. Then, at the same budget per
 replicate (24 trials of 4 epochs each): the tuned comparison (tune: TPE over train.lr, 4 tuning trials
 per cell, 2 confirm seeds; scored on the confirm trials) and the fixed-lr comparison (lr 1e-3, 6 seeds
@@ -31,8 +33,10 @@ scheduler: {kind: fifo}
 resources: {cpus: 1}
 max_concurrent: 2
 """
-CELLS = "space:\n  model.arch: [custom_cnn, alexnet_small]\n  model.kernel_size: [3, 5]\n"
-LRS = [float(v) for v in np.geomspace(3e-4, 1e-2, 8)]
+STUDIES = {  # cells, lr range
+    "kernels": ("space:\n  model.arch: [custom_cnn, alexnet_small]\n  model.kernel_size: [3, 5]\n", (3e-4, 1e-2)),
+    "optimizers": ("space:\n  model.arch: [custom_cnn, alexnet_small]\n  train.optimizer: [adam, sgd]\n", (1e-4, 0.3)),
+}
 
 
 def run_sweep(folder: Path, name: str, body: str) -> list[dict]:
@@ -46,7 +50,7 @@ def run_sweep(folder: Path, name: str, body: str) -> list[dict]:
 
 
 def cell(row: dict) -> str:
-    return f"{row['arch']} k{row['kernel_size']}"
+    return f"{row['arch']} k{row['kernel_size']} {row['train.optimizer']}"
 
 
 def scores(rows: list[dict]) -> dict[str, float]:
@@ -79,20 +83,24 @@ def agreement(candidate: dict[str, float], reference: dict[str, float]) -> tuple
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--replicates", type=int, default=3)
-    parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "tuned_ranking.json")
+    parser.add_argument("--study", choices=sorted(STUDIES), default="kernels")
+    parser.add_argument("--out", type=Path)
     args = parser.parse_args()
+    args.out = args.out or REPO / "benchmarks" / "results" / f"tuned_ranking_{args.study}.json"
+    cells, (low, high) = STUDIES[args.study]
+    lrs = [float(v) for v in np.geomspace(low, high, 8)]
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        reference = reference_scores(run_sweep(folder, "reference", CELLS + f"  train.lr: {LRS}\n"
+        reference = reference_scores(run_sweep(folder, "reference", cells + f"  train.lr: {lrs}\n"
                                                "  train.seed: [0, 1]\n"))
         rows = []
         for r in range(args.replicates):
-            tuned = [t for t in run_sweep(folder, f"tuned{r}", CELLS + "tune:\n  space: {train.lr: {loguniform: "
-                                          f"[0.0003, 0.01]}}}}\n  num_samples: 4\n  confirm_seeds: 2\n  seed: {r}\n")
+            tuned = [t for t in run_sweep(folder, f"tuned{r}", cells + "tune:\n  space: {train.lr: {loguniform: "
+                                          f"[{low}, {high}]}}}}\n  num_samples: 4\n  confirm_seeds: 2\n  seed: {r}\n")
                      if t["stage"] == "confirm"]
             seeds = list(range(10 + 6 * r, 16 + 6 * r))
-            fixed = run_sweep(folder, f"fixed{r}", CELLS + f"  train.seed: {seeds}\n")
+            fixed = run_sweep(folder, f"fixed{r}", cells + f"  train.seed: {seeds}\n")
             for method, found in (("tuned", scores(tuned)), ("fixed lr 1e-3", scores(fixed))):
                 tau, top = agreement(found, reference)
                 rows.append({"replicate": r, "method": method, "kendall_tau": tau, "same_top_cell": top,
