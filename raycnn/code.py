@@ -99,7 +99,7 @@ def _import_file(ref: str, what: str):
     try:
         spec.loader.exec_module(module)
     except Exception as err:  # the user's code: any error is theirs, in one line
-        raise ConfigError(f"{what}: importing {path} failed: {_last_line(err)}") from None
+        raise ConfigError(f"{what}: importing {path} failed: {last_line(err)}") from None
     finally:
         sys.path.remove(str(path.parent))
     sys.modules[name] = module
@@ -116,9 +116,9 @@ def _import_module(module_name: str, ref: str, what: str):
         if err.name and module_name.startswith(err.name):
             raise ConfigError(f"{what}: no module named {err.name!r} (from {ref}); install it, run from the folder "
                               f"that holds it, or name a file: path/to/file.py:Name") from None
-        raise ConfigError(f"{what}: importing {module_name} failed: {_last_line(err)}") from None
+        raise ConfigError(f"{what}: importing {module_name} failed: {last_line(err)}") from None
     except Exception as err:
-        raise ConfigError(f"{what}: importing {module_name} failed: {_last_line(err)}") from None
+        raise ConfigError(f"{what}: importing {module_name} failed: {last_line(err)}") from None
 
 
 def record(ref: str) -> dict:
@@ -148,6 +148,6 @@ def _git(path: Path) -> tuple[str | None, bool | None]:
         return None, None
 
 
-def _last_line(err: BaseException) -> str:
+def last_line(err: BaseException) -> str:
     lines = [line for line in str(err).strip().splitlines() if line.strip()]
     return f"{type(err).__name__}: {lines[-1] if lines else ''}".rstrip(": ")

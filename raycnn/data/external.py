@@ -113,16 +113,16 @@ def _build(cls, config, **kwargs):
     except ValueError as err:
         if "split" in kwargs and "split" in str(err).lower():
             raise _BadSplit() from None
-        raise DataError(f"data.dataset {config.dataset}: {cls.__name__}({_args(kwargs)}) raised {code._last_line(err)}") from None
+        raise DataError(f"data.dataset {config.dataset}: {cls.__name__}({_args(kwargs)}) raised {code.last_line(err)}") from None
     except (RuntimeError, OSError) as err:
         where = Path(config.data_root).expanduser()
         if config.dataset.startswith(ZOO):
-            why = "download is off" if not config.download else f"download failed ({code._last_line(err)})"
+            why = "download is off" if not config.download else f"download failed ({code.last_line(err)})"
             raise DataError(f"dataset {config.dataset}: not found in {where} and {why}. Put torchvision's files "
                             f"there, point --data-root at them, or run once with internet access") from None
-        raise DataError(f"data.dataset {config.dataset}: {cls.__name__}({_args(kwargs)}) raised {code._last_line(err)}") from None
+        raise DataError(f"data.dataset {config.dataset}: {cls.__name__}({_args(kwargs)}) raised {code.last_line(err)}") from None
     except Exception as err:
-        raise DataError(f"data.dataset {config.dataset}: {cls.__name__}({_args(kwargs)}) raised {code._last_line(err)}") from None
+        raise DataError(f"data.dataset {config.dataset}: {cls.__name__}({_args(kwargs)}) raised {code.last_line(err)}") from None
 
 
 def _args(kwargs: dict) -> str:

@@ -73,7 +73,7 @@ def _user_constructor(name: str) -> Callable[..., nn.Module]:
         try:
             model = fn(**arguments, **options)
         except Exception as err:              # the user's constructor: its error, in one line
-            raise ModelError(f"model.arch: {name}({_call(arguments, options)}) raised {code._last_line(err)}") from None
+            raise ModelError(f"model.arch: {name}({_call(arguments, options)}) raised {code.last_line(err)}") from None
         if not isinstance(model, nn.Module):
             raise ModelError(f"model.arch: {name} returned a {type(model).__name__}, not a torch.nn.Module")
         return model
@@ -104,12 +104,12 @@ def _zoo_constructor(name: str) -> Callable[..., nn.Module]:
                 model = torchvision.models.get_model(model_name, weights=None, num_classes=num_classes, **options)
         except (RuntimeError, ValueError) as err:
             if "weight" in str(err).lower() or "url" in str(err).lower():
-                raise ModelError(f"model.weights: {weights!r} for {name}: {code._last_line(err)}") from None
+                raise ModelError(f"model.weights: {weights!r} for {name}: {code.last_line(err)}") from None
             raise
         except TypeError as err:
-            raise ModelError(f"model: {name} does not take {code._last_line(err)}; drop that model.* option") from None
+            raise ModelError(f"model: {name} does not take {code.last_line(err)}; drop that model.* option") from None
         except OSError as err:
-            raise ModelError(f"model.weights: cannot download the {weights} weights of {name} ({code._last_line(err)}); "
+            raise ModelError(f"model.weights: cannot download the {weights} weights of {name} ({code.last_line(err)}); "
                              f"run once where the machine can reach download.pytorch.org, or drop model.weights "
                              f"for random initialisation") from None
         if in_channels != 3:
