@@ -13,7 +13,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import REPO
+from conftest import REPO, SHARED_DATASETS, needs_mnist
 from test_cli import train
 
 MODELS = '''
@@ -96,6 +96,17 @@ def test_your_own_dataset_class_trains_with_its_class_names(code_dir):
     assert [c["class"] for c in result["per_class"]] == ["none", "row", "column"]
     assert sum(c["support"] for c in result["per_class"]) == 60                  # its own test split
     assert result["test_accuracy"] > 0.34
+
+
+@needs_mnist
+def test_a_torchvision_dataset_by_name_reads_the_offline_folder(tmp_path):
+    done = train("--dataset", "torchvision/MNIST", "--data-root", str(SHARED_DATASETS), "--no-download",
+                 "--subset", "0.02", "--epochs", "1", "--out", str(tmp_path / "run"), "--quiet")
+    assert done.returncode == 0, done.stderr
+    result = json.loads((tmp_path / "run" / "result.json").read_text())
+    assert [c["class"] for c in result["per_class"]] == [str(d) for d in range(10)]
+    assert abs(sum(c["support"] for c in result["per_class"]) - 200) <= 10   # 2% of each class of 10,000
+    assert result["test_accuracy"] > 0.5
 
 
 def test_a_torchvision_zoo_model_trains_at_the_smallest_size_it_reports(tmp_path):
