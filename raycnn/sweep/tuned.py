@@ -40,6 +40,7 @@ def tune_space(space: tuple[Dimension, ...]) -> dict:
 
 
 def make_searcher(kind: str, space: tuple[Dimension, ...], metric: str, seed: int) -> Searcher:
+    """A cell's searcher; its space is keyed by the dotted config names ("train.lr") it suggests."""
     import optuna
     from ray.tune.search.optuna import OptunaSearch
 
@@ -80,7 +81,7 @@ class CellSearcher(Searcher):
                 self._skip_one(cell, f"{trial_id}-skipped-{spec['trial_id']}")
                 if ended:                          # finished after Tune's last saved state: an observation,
                     if score is not None:          # not a trial to run again
-                        self.inner[cell].add_evaluated_point(_nested(values), score)
+                        self.inner[cell].add_evaluated_point(dict(values), score)
                     self.observed[cell] += 1
                     self._write_report()
                     return self.suggest(trial_id)
@@ -111,7 +112,7 @@ class CellSearcher(Searcher):
         usable = result is not None and self.metric in result
         if trial_id in self.reused:                # the inner searcher never suggested it: tell it the outcome
             if usable and not error:
-                self.inner[cell].add_evaluated_point(_nested(self.reused[trial_id]), result[self.metric])
+                self.inner[cell].add_evaluated_point(dict(self.reused[trial_id]), result[self.metric])
         else:
             self.inner[cell].on_trial_complete(trial_id, result if usable else None, error=error or not usable)
         self.observed[cell] += 1
@@ -239,11 +240,6 @@ def _flat(values: dict, prefix: str = "") -> dict:
         else:
             out[f"{prefix}{key}"] = value
     return out
-
-
-def _nested(values: dict) -> dict:
-    """{"train.lr": x} as the searcher's space names it (its keys are the dotted names themselves)."""
-    return dict(values)
 
 
 def _plain(value):
