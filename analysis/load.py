@@ -181,10 +181,10 @@ def factor_columns(trials: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
 
     Columns that always change together (augment.class_preset with augment.classes) are one factor,
     named "a+b" with values "x / y": apart, neither would have a matched pair."""
-    found = ["augment", "kernel_size"]
     tuned = set()          # tuned per cell (a tuned comparison): not a factor, each cell has its own best
     for text in trials["tuned"].dropna() if "tuned" in trials.columns else []:
         tuned |= set(json.loads(text))
+    found = [c for c, key in (("augment", "augment.preset"), ("kernel_size", "model.kernel_size")) if key not in tuned]
     for column in sorted(c for c in trials.columns if "." in c and c not in REDUNDANT | NOT_FACTORS | tuned):
         if trials[column].map(value_text).nunique() > 1:
             found.append(column)

@@ -95,3 +95,18 @@ def test_a_killed_search_resumes_where_it_was_then_confirms(tmp_path):
     assert kernel["pairs"] == 2 and kernel["seeds"] == 2      # k5 vs k3, matched by seed despite their own lr
     assert [len(c["best_so_far"]) for c in findings["tuning"]] == [4, 4]
     assert (tmp_path / "report" / "figures" / "tuning-digits.png").exists()
+
+
+def test_per_makes_the_cells_and_searches_the_other_space_keys(tmp_path):
+    from raycnn.sweep.spec import expand_trials, load_sweep
+
+    body = TUNED.replace("space: {model.kernel_size: [3, 5]}",
+                         "space: {model.kernel_size: [3, 5], augment.preset: [none, flip_crop]}")
+    body = body.replace("  confirm_seeds: 2\n", "  confirm_seeds: 2\n  per: [model.kernel_size]\n")
+    sweep = load_sweep(write_sweep(tmp_path / "per.yaml", body))
+    assert [d.key for d in sweep.space] == ["model.kernel_size"]
+    assert [(d.key, d.form, d.values) for d in sweep.tune.space][-1] == ("augment.preset", "choice", ("none", "flip_crop"))
+    trials = expand_trials(sweep)
+    assert len(trials) == 8 and len({t.cell for t in trials}) == 2
+    with pytest.raises(Exception, match="tune.per: model.arch is not a key of space"):
+        load_sweep(write_sweep(tmp_path / "bad.yaml", body.replace("per: [model.kernel_size]", "per: [model.arch]")))

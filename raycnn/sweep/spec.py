@@ -34,6 +34,8 @@ grid dimensions only) gets its own search over the tuning space, then a confirm 
       num_samples: 8            # tuning trials per cell
       searcher: tpe             # tpe (Optuna's TPE) | random
       confirm_seeds: 3          # each cell's best values re-trained with fresh seeds 1..3 to the full budget
+      per: [model.arch]         # optional: the space keys that make the cells; the other space keys
+                                # are searched within each cell (a choice of their values)
 
 The tuning trials are slots known in advance (cell x sample, `stage: tune`); the searcher fills in
 their values when each one starts. Confirm trials (`stage: confirm`) follow when every search ended.
@@ -41,6 +43,7 @@ their values when each one starts. Confirm trials (`stage: confirm`) follow when
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 import random
@@ -102,6 +105,7 @@ class TuneBlock:
     searcher: str = "tpe"
     confirm_seeds: int = 3
     seed: int = 0                      # the searchers' seed (cell i uses seed + i)
+    per: tuple[str, ...] = ()          # the space keys that make the cells (default: all); the others are searched
 
 
 @dataclass(frozen=True)
@@ -217,7 +221,7 @@ def sweep_from_dict(raw: Any, source: str) -> SweepConfig:
         tune=_tune_block(raw.get("tune"), source), source=source)
     _check_scheduler(sweep)
     _check_tuned(sweep)
-    return sweep
+    return _apply_per(sweep)
 
 
 TUNE_KEYS = {f.name for f in fields(TuneBlock)}
@@ -242,9 +246,27 @@ def _tune_block(raw: Any, source: str) -> TuneBlock | None:
     searcher = _string(raw, "searcher", "tpe", where)
     if searcher not in SEARCHERS:
         raise ConfigError(f"{where}.searcher: {searcher!r} is not valid; choose one of: {', '.join(SEARCHERS)}")
+    per = raw.get("per") or []
+    if not isinstance(per, list) or not all(isinstance(k, str) for k in per):
+        raise ConfigError(f"{where}.per: expected a list of space keys, e.g. [model.arch, model.kernel_size]")
     return TuneBlock(space=space, num_samples=_positive_int(raw, "num_samples", 8, where), searcher=searcher,
                      confirm_seeds=_positive_int(raw, "confirm_seeds", 3, where),
-                     seed=_positive_int(raw, "seed", 0, where, allow_zero=True))
+                     seed=_positive_int(raw, "seed", 0, where, allow_zero=True), per=tuple(per))
+
+
+def _apply_per(sweep: SweepConfig) -> SweepConfig:
+    """tune.per: the cells are the grid of those space keys; every other space key is searched in each
+    cell (as a choice of its values), like the tuning space."""
+    if sweep.tune is None or not sweep.tune.per:
+        return sweep
+    keys = [d.key for d in sweep.space]
+    unknown = [k for k in sweep.tune.per if k not in keys]
+    if unknown:
+        raise ConfigError(f"{sweep.source}: tune.per: {unknown[0]} is not a key of space ({', '.join(keys) or 'empty'}); "
+                          f"per names the space keys that make the cells")
+    cells = tuple(d for d in sweep.space if d.key in sweep.tune.per)
+    searched = tuple(Dimension(d.key, "choice", d.values) for d in sweep.space if d.key not in sweep.tune.per)
+    return dataclasses.replace(sweep, space=cells, tune=dataclasses.replace(sweep.tune, space=sweep.tune.space + searched))
 
 
 def _check_tuned(sweep: SweepConfig) -> None:

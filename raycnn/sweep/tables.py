@@ -213,7 +213,8 @@ class ResultTables(tune.Callback):
 
 
 def _config_columns(row: dict) -> set[str]:
-    return {k for k in row if "." in k} | {"tuned"}
+    """The columns a tuning slot's values can change: its config, and the short copies of config fields."""
+    return {k for k in row if "." in k} | {"tuned", "arch", "dataset", "augment", "kernel_size", "seed"}
 
 
 def _trial_id(trial) -> str:
