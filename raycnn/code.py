@@ -121,16 +121,26 @@ def _import_module(module_name: str, ref: str, what: str):
         raise ConfigError(f"{what}: importing {module_name} failed: {last_line(err)}") from None
 
 
-def record(ref: str) -> dict:
-    """Which code `ref` is: {ref, path, sha256, git_commit (or None), git_dirty}."""
+def source_file(ref: str) -> Path:
+    """The file `ref`'s code is in (for a module reference, the module's file)."""
     path = file_of(ref)
     if path is None:
         module = sys.modules.get(ref.rpartition(":")[0]) or importlib.import_module(ref.rpartition(":")[0])
         path = Path(getattr(module, "__file__", "") or "")
-    data = path.read_bytes() if path.is_file() else b""
+    return path
+
+
+def content_hash(ref: str) -> str:
+    """SHA-256 of `ref`'s file (cheap: no git; a dataset's cache key uses it on every lookup)."""
+    path = source_file(ref)
+    return hashlib.sha256(path.read_bytes() if path.is_file() else b"").hexdigest()
+
+
+def record(ref: str) -> dict:
+    """Which code `ref` is: {ref, path, sha256, git_commit (or None), git_dirty}."""
+    path = source_file(ref)
     commit, dirty = _git(path)
-    return {"ref": ref, "path": str(path), "sha256": hashlib.sha256(data).hexdigest(), "git_commit": commit,
-            "git_dirty": dirty}
+    return {"ref": ref, "path": str(path), "sha256": content_hash(ref), "git_commit": commit, "git_dirty": dirty}
 
 
 def _git(path: Path) -> tuple[str | None, bool | None]:

@@ -59,7 +59,7 @@ def cache_key(config) -> str:
     size = config.image_size or "native"
     if name.startswith(ZOO):
         return f"tv-{name[len(ZOO):]}-{digest}-{size}"
-    source = code.record(name)["sha256"][:12]
+    source = code.content_hash(name)[:12]
     return f"user-{name.rpartition(':')[2]}-{source}-{digest}-{size}"
 
 
@@ -113,16 +113,14 @@ def _build(cls, config, **kwargs):
     except ValueError as err:
         if "split" in kwargs and "split" in str(err).lower():
             raise _BadSplit() from None
-        raise DataError(f"data.dataset {config.dataset}: {cls.__name__}({_args(kwargs)}) raised {code.last_line(err)}") from None
-    except (RuntimeError, OSError) as err:
-        where = Path(config.data_root).expanduser()
-        if config.dataset.startswith(ZOO):
-            why = "download is off" if not config.download else f"download failed ({code.last_line(err)})"
-            raise DataError(f"dataset {config.dataset}: not found in {where} and {why}. Put torchvision's files "
-                            f"there, point --data-root at them, or run once with internet access") from None
-        raise DataError(f"data.dataset {config.dataset}: {cls.__name__}({_args(kwargs)}) raised {code.last_line(err)}") from None
-    except Exception as err:
-        raise DataError(f"data.dataset {config.dataset}: {cls.__name__}({_args(kwargs)}) raised {code.last_line(err)}") from None
+        raised = err
+    except Exception as err:        # the dataset's own code: its error, in one line
+        raised = err
+    if config.dataset.startswith(ZOO) and isinstance(raised, (RuntimeError, OSError)):
+        why = "download is off" if not config.download else f"download failed ({code.last_line(raised)})"
+        raise DataError(f"dataset {config.dataset}: not found in {Path(config.data_root).expanduser()} and {why}. "
+                        f"Put torchvision's files there, point --data-root at them, or run once with internet access")
+    raise DataError(f"data.dataset {config.dataset}: {cls.__name__}({_args(kwargs)}) raised {code.last_line(raised)}")
 
 
 def _args(kwargs: dict) -> str:
