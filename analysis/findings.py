@@ -84,6 +84,12 @@ def analyse(results: Results) -> dict:
     return findings
 
 
+def scheduler_name(trials: pd.DataFrame) -> str:
+    """Who stopped trials early, from their stop_reason: ASHA, or BOHB's HyperBand brackets."""
+    reasons = set(trials["stop_reason"].dropna()) if "stop_reason" in trials.columns else set()
+    return "BOHB's HyperBand" if "hyperband" in reasons else "ASHA"
+
+
 def tuning_curves(results: Results) -> list[dict]:
     """Tuned comparisons: per cell, the best validation accuracy so far after each tuning trial."""
     tuning = results.tuning
@@ -99,7 +105,8 @@ def tuning_curves(results: Results) -> list[dict]:
                     "best_so_far": [float(v) if v >= 0 else None for v in so_far],
                     "best_val_accuracy": float(max(scores)) if scores and max(scores) >= 0 else None,
                     "best_values": best["tuned"] if best is not None else None,
-                    "stopped_by_asha": int((trials["status"] == "early_stopped").sum())})
+                    "stopped_early": int((trials["status"] == "early_stopped").sum()),
+                    "stopped_by": scheduler_name(trials)})
     return out
 
 
@@ -444,10 +451,12 @@ def _caveats(context: Dataset, findings: dict) -> None:
     if len(trials) == 1:
         findings["cannot_conclude"].append(f"{name}: a single trial; nothing to compare it with, so no "
                                            f"effects and no winner (run a sweep that varies something)")
+    tuned = "stage" in trials.columns and trials["stage"].notna().any()
     if trials["seed"].nunique() == 1:
+        fix = "set tune.confirm_seeds: 3" if tuned else "add seeds: 3 to the sweep"
         findings["cannot_conclude"].append(f"{name}: one seed only; intervals reflect the test set's size, "
-                                           f"not seed-to-seed variation (add seeds: [0, 1, 2] to the sweep)")
-    if "stage" in trials.columns and (trials["stage"] == "tune").all():
+                                           f"not seed-to-seed variation ({fix})")
+    if tuned and (trials["stage"] == "tune").all():
         findings["cannot_conclude"].append(f"{name}: the tuned comparison has not reached its confirm stage; these are "
                                            f"tuning trials, chosen on validation, so their scores are biased up "
                                            f"(continue the sweep with --resume)")

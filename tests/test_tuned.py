@@ -26,6 +26,10 @@ resources: {cpus: 1}
 max_concurrent: 2
 """
 
+# BOHB: its HyperBand brackets per cell (no scheduler.kind: BOHB's own). A cell's 4 trials fill its first
+# bracket (4 trials from 1 epoch, keep 1/2): all pause at epoch 1, two go on to 2, one to 4.
+BOHB = TUNED.replace("searcher: tpe", "searcher: bohb").replace("scheduler: {kind: fifo}", "scheduler: {reduction_factor: 2}")
+
 
 @pytest.mark.parametrize("tune, message", [
     ("{space: {train.lr: [0.001, 0.01]}}", "a grid is not searched"),
@@ -34,11 +38,13 @@ max_concurrent: 2
     ("{space: {train.lr: {loguniform: [0.001, 0.01]}}, searcher: grid}", "tune.searcher: 'grid' is not valid"),
     ("{space: {model.kernel_size: {choice: [3, 5]}}}", "both a cell dimension (space) and tuned"),
     ("{space: {train.dropout: {uniform: [0, 1]}}}", "unknown key"),
+    ("{space: {train.lr: {loguniform: [0.001, 0.01]}}, searcher: bohb}\nscheduler: {kind: asha}",
+     "scheduler.kind: asha does not go with tune.searcher: bohb"),
 ])
 def test_a_bad_tune_block_is_one_line_and_exit_2(tmp_path, tune, message, capsys):
     from raycnn.sweep.__main__ import main     # in this process: the CLI's start costs seconds per case
 
-    body = TUNED.split("tune:")[0] + f"tune: {tune}\nscheduler: {{kind: fifo}}\n"
+    body = TUNED.split("tune:")[0] + f"tune: {tune}\n" + ("" if "scheduler" in tune else "scheduler: {kind: fifo}\n")
     code = main([str(write_sweep(tmp_path / "bad.yaml", body)), "--dry-run"])
     err = capsys.readouterr().err
     assert code == 2 and message in err, err
@@ -51,6 +57,10 @@ def test_dry_run_shows_cells_and_both_stages(tmp_path):
     assert "tuned comparison: 2 cells, each searched on its own by tpe over train.lr loguniform" in out
     assert "tune stage:    4 trials per cell, 8 in all, at most 32 epochs" in out
     assert "confirm stage: each cell's best values with 2 fresh seeds to the full budget: 4 trials, 16 epochs" in out
+    code, out, err = finish(start_sweep(str(write_sweep(tmp_path / "b.yaml", BOHB)), "--dry-run"))
+    assert code == 0, err
+    assert ("HyperBand per cell (BOHB's, keep 1/2 at each milestone): brackets of 4 trials from 1 epoch, 3 trials "
+            "from 2 epochs, 3 trials from 4 epochs; 10 trials fill a band (each cell has 4") in out
 
 
 @pytest.mark.slow
@@ -110,3 +120,45 @@ def test_per_makes_the_cells_and_searches_the_other_space_keys(tmp_path):
     assert len(trials) == 8 and len({t.cell for t in trials}) == 2
     with pytest.raises(Exception, match="tune.per: model.arch is not a key of space"):
         load_sweep(write_sweep(tmp_path / "bad.yaml", body.replace("per: [model.kernel_size]", "per: [model.arch]")))
+
+
+@pytest.mark.slow
+def test_bohb_pauses_stops_and_resumes_trials_per_cell_across_a_kill(tmp_path):
+    sweep = write_sweep(tmp_path / "bohb.yaml", BOHB)
+    run_dir = tmp_path / "runs" / "test"
+    process = start_sweep(str(sweep), "--storage", str(tmp_path / "runs"))
+    ended = ("completed", "early_stopped")
+    before = wait_for_trials(run_dir, process, "a paused trial went on and three ended", lambda rows: sum(
+        r["status"] in ended for r in rows) >= 3 and any((r["started_at_epoch"] or 0) >= 2 for r in rows))
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    # before the kill, no fault: a trial that began past epoch 1 was paused at a milestone and continued from
+    # its own checkpoint; trials behind it in their bracket were stopped by HyperBand
+    assert [r for r in before if r["started_at_epoch"] and r["started_at_epoch"] >= 2 and r["restarts"] == 0]
+    assert any(r["stop_reason"] == "hyperband" for r in before)
+    done_before = {r["trial_id"]: r for r in table(run_dir, "trials") if r["status"] in ended}
+
+    code, out, err = finish(start_sweep(str(sweep), "--storage", str(tmp_path / "runs"), "--resume"))
+    assert code == 0, err[-3000:]
+    rows = {r["trial_id"]: r for r in table(run_dir, "trials")}
+    tune = [r for r in rows.values() if r["stage"] == "tune"]
+    assert sorted(r["trial_id"] for r in tune) == [f"t{i:04d}" for i in range(1, 9)]
+    assert all(r["status"] in ended and r["tuned"] for r in tune)
+    for trial_id, row in done_before.items():                # an ended trial was not run again
+        assert (rows[trial_id]["tuned"], rows[trial_id]["started_at"]) == (row["tuned"], row["started_at"])
+    assert len({r["tuned"] for r in tune}) == 8
+    assert sum(r["stop_reason"] == "hyperband" for r in tune) >= 2
+    assert sum(r["epochs_completed"] for r in tune) < 32      # the brackets spent less than every trial's 4 epochs
+    for r in tune:                                          # every epoch of a paused and continued trial is there
+        epochs = sorted(e["epoch"] for e in table(run_dir, "epochs") if e["trial_id"] == r["trial_id"])
+        assert epochs == list(range(1, r["epochs_completed"] + 1)), (r["trial_id"], epochs)
+    searches = json.loads((run_dir / "results" / "searches.json").read_text())
+    assert {c: (s["given"], s["observed"]) for c, s in searches.items()} == {
+        "custom_cnn-digits-none-k3-s0": (4, 4), "custom_cnn-digits-none-k5-s0": (4, 4)}
+    confirm = [r for r in rows.values() if r["stage"] == "confirm"]
+    assert len(confirm) == 4 and all(r["status"] == "completed" and r["epochs_completed"] == 4 for r in confirm)
+    assert min(r["started_at"] for r in confirm) >= max(r["ended_at"] for r in tune)
+
+    done = analysis_cli(run_dir, "--out", tmp_path / "report")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "stopped early by BOHB's HyperBand" in (tmp_path / "report" / "report.md").read_text()

@@ -21,7 +21,7 @@ import yaml
 
 from raycnn.cli import OneLineParser, run_cli
 from raycnn.errors import ConfigError
-from raycnn.sweep.spec import (MAX_TRIALS, SweepConfig, TrialSpec, check_trial_count, expand_trials,
+from raycnn.sweep.spec import (MAX_TRIALS, SweepConfig, TrialSpec, check_trial_count, expand_trials, hyperband_brackets,
                                read_sweep_yaml, sweep_from_dict)
 from raycnn.sweep.validate import find_problems
 
@@ -95,10 +95,23 @@ def print_tuned(sweep: SweepConfig, trials: list[TrialSpec]) -> None:
     print(f"  tune stage:    {tune.num_samples} trials per cell, {len(trials)} in all, at most "
           f"{sum(t.config.train.epochs for t in trials)} epochs" + (" (ASHA per cell stops the weak ones)"
                                                                      if sweep.scheduler.kind == "asha" else ""))
+    if sweep.scheduler.kind == "hyperband":
+        print_brackets(sweep, trials)
     print(f"  confirm stage: each cell's best values with {tune.confirm_seeds} fresh seeds to the full budget: "
           f"{len(cells) * tune.confirm_seeds} trials, {confirm_epochs} epochs (starts when every search has ended)")
     for cell in cells:
         print(f"  cell {cell}")
+
+
+def print_brackets(sweep: SweepConfig, trials: list[TrialSpec]) -> None:
+    """BOHB's HyperBand brackets in each cell, and whether the cell's trials fill a band."""
+    max_t = sweep.scheduler.max_epochs or max(t.config.train.epochs for t in trials)
+    brackets = hyperband_brackets(max_t, sweep.scheduler.reduction_factor)
+    band = sum(n for n, _ in brackets)
+    print(f"  HyperBand per cell (BOHB's, keep 1/{sweep.scheduler.reduction_factor} at each milestone): brackets of "
+          + ", ".join(f"{n} trials from {r} epoch{'s' if r > 1 else ''}" for n, r in brackets)
+          + f"; {band} trials fill a band" + ("" if sweep.tune.num_samples >= band else
+                                              f" (each cell has {sweep.tune.num_samples}: its last bracket runs part-full)"))
 
 
 def asha_epochs(sweep: SweepConfig, trials: list[TrialSpec]) -> int:

@@ -195,7 +195,8 @@ def build_tuner(sweep: SweepConfig, trials: list[TrialSpec], resume: bool, stage
               "code": {ref: copies[ref] for ref in _refs(spec) if ref in copies},
               "code_records": [records[ref] for ref in _refs(spec)]} for spec in trial_dicts(trials)]
     running = [spec for spec in specs if stage is None or spec.get("stage") == stage]
-    callbacks = [ResultTables(run_dir, specs, on_end=record_trial_end), ProgressPrinter(len(running), run_dir)]
+    callbacks = [ResultTables(run_dir, specs, on_end=record_trial_end, stopped_by=sweep.scheduler.kind),
+                 ProgressPrinter(len(running), run_dir)]
     search = {"param_space": {"trial": tune.grid_search(running)}, "search_alg": None, "num_samples": 1}
     if stage == "tune":
         slots: dict[str, list[dict]] = {}
@@ -206,7 +207,10 @@ def build_tuner(sweep: SweepConfig, trials: list[TrialSpec], resume: bool, stage
         searcher = CellSearcher(slots, sweep.tune.searcher, sweep.tune.space, METRIC, sweep.tune.seed, report,
                                 run_dir)
         search = {"param_space": {}, "search_alg": searcher, "num_samples": len(running)}
-        scheduler = CellScheduler(**asha) if sweep.scheduler.kind == "asha" else FIFOScheduler()
+        if sweep.scheduler.kind == "hyperband":      # BOHB's brackets: no grace period, trials pause at milestones
+            scheduler = CellScheduler("hyperband", **{k: v for k, v in asha.items() if k != "grace_period"})
+        else:
+            scheduler = CellScheduler("asha", **asha) if sweep.scheduler.kind == "asha" else FIFOScheduler()
     return tune.Tuner(
         trainable,
         param_space=search["param_space"],

@@ -16,7 +16,7 @@ A sweep file (YAML) looks like:
       train.lr: {loguniform: [0.0003, 0.003]}
     num_samples: 1              # draws of the random dimensions per grid point
     seeds: 1                    # every configuration repeated with train.seed = 0 .. seeds-1
-    scheduler: {kind: asha, grace_period: 2, reduction_factor: 2}   # or {kind: fifo}
+    scheduler: {kind: asha, grace_period: 2, reduction_factor: 2}   # or {kind: fifo}; hyperband: BOHB's
     resources: {cpus: 1, gpus: 0}
     max_concurrent: 2
     storage: runs               # a local folder, or a URI (s3://..., gs://...) on clusters
@@ -32,7 +32,7 @@ grid dimensions only) gets its own search over the tuning space, then a confirm 
     tune:
       space: {train.lr: {loguniform: [0.0003, 0.01]}, train.weight_decay: {loguniform: [1e-6, 1e-3]}}
       num_samples: 8            # tuning trials per cell
-      searcher: tpe             # tpe (Optuna's TPE) | random
+      searcher: tpe             # tpe (Optuna's TPE) | random | bohb (with HyperBand brackets per cell)
       confirm_seeds: 3          # each cell's best values re-trained with fresh seeds 1..3 to the full budget
       per: [model.arch]         # optional: the space keys that make the cells; the other space keys
                                 # are searched within each cell (a choice of their values)
@@ -60,7 +60,7 @@ SPACE_FORMS = ("grid", "choice", "uniform", "loguniform", "randint")
 MAX_TRIALS = 100_000           # a sweep that expands to more is refused unless --max-trials says otherwise
 MAX_FILE_BYTES = 1 << 20       # a sweep file is a few hundred lines; anything larger is not one
 MAX_DEPTH, MAX_NODES = 12, 200_000   # nesting and size of the loaded YAML (aliases count every time)
-SCHEDULERS = ("asha", "fifo")
+SCHEDULERS = ("asha", "fifo", "hyperband")   # hyperband: BOHB's brackets (HyperBandForBOHB), tune.searcher bohb
 SAMPLING_SEED = 0
 
 
@@ -72,7 +72,11 @@ class SchedulerConfig:
     max_epochs: int | None = None      # None = train.epochs of each trial
 
     def rungs(self, max_epochs: int) -> list[int]:
-        """The epochs below max_epochs at which ASHA may stop a trial: grace_period x reduction_factor^k."""
+        """The epochs below max_epochs at which the scheduler may stop a trial: for ASHA grace_period x
+        reduction_factor^k; for HyperBand every bracket's milestones, max_epochs / reduction_factor^s x
+        reduction_factor^k (as Ray's HyperBandScheduler rounds them)."""
+        if self.kind == "hyperband":
+            return hyperband_milestones(max_epochs, self.reduction_factor)
         if self.kind != "asha":
             return []
         found, epoch = [], self.grace_period
@@ -80,6 +84,23 @@ class SchedulerConfig:
             found.append(epoch)
             epoch *= self.reduction_factor
         return found
+
+
+def hyperband_brackets(max_t: int, eta: int) -> list[tuple[int, int]]:
+    """(trials, first milestone) of each bracket of one HyperBand band, in the order Ray's
+    HyperBandForBOHB fills them (most trials, fewest epochs first); brackets of 0 epochs are skipped."""
+    count = int(round(math.log(max_t) / math.log(eta))) + 1
+    return [(int(math.ceil(count / (s + 1) * eta ** s)), int(max_t * eta ** (-s)))
+            for s in reversed(range(count)) if int(max_t * eta ** (-s)) > 0]
+
+
+def hyperband_milestones(max_t: int, eta: int) -> list[int]:
+    found = set()
+    for _, rung in hyperband_brackets(max_t, eta):
+        while rung < max_t:
+            found.add(rung)
+            rung = min(rung * eta, max_t)
+    return sorted(found)
 
 
 @dataclass(frozen=True)
@@ -95,7 +116,7 @@ class Dimension:
     values: tuple                      # the grid/choice values, or (low, high)
 
 
-SEARCHERS = ("tpe", "random")
+SEARCHERS = ("tpe", "random", "bohb")
 
 
 @dataclass(frozen=True)
@@ -212,7 +233,7 @@ def sweep_from_dict(raw: Any, source: str) -> SweepConfig:
     sweep = SweepConfig(
         name=raw["name"], question=raw["question"].strip(), fixed=fixed, variants=variants, space=space,
         num_samples=_positive_int(raw, "num_samples", 1, source), seeds=_positive_int(raw, "seeds", 1, source),
-        scheduler=_section(SchedulerConfig, raw.get("scheduler"), "scheduler", source),
+        scheduler=_section(SchedulerConfig, _scheduler_raw(raw), "scheduler", source),
         resources=_section(ResourcesConfig, raw.get("resources"), "resources", source),
         max_concurrent=_optional_positive_int(raw, "max_concurrent", source),
         storage=_string(raw, "storage", "runs", source),
@@ -340,10 +361,25 @@ def _section(cls: type, raw: Any, name: str, source: str) -> Any:
     return cls(**section_values(cls, raw or {}, name, source))
 
 
+def _scheduler_raw(raw: Mapping) -> Any:
+    """The scheduler block; with tune.searcher bohb and no scheduler.kind, BOHB's own: hyperband."""
+    given, tune = raw.get("scheduler"), raw.get("tune")
+    bohb = isinstance(tune, Mapping) and tune.get("searcher") == "bohb"
+    if bohb and (given is None or isinstance(given, Mapping) and "kind" not in given):
+        return {**(given or {}), "kind": "hyperband"}
+    return given
+
+
 def _check_scheduler(sweep: SweepConfig) -> None:
     if sweep.scheduler.kind not in SCHEDULERS:
         raise ConfigError(f"{sweep.source}: scheduler.kind: {sweep.scheduler.kind!r} is not valid; "
                           f"choose one of: {', '.join(SCHEDULERS)}")
+    bohb = sweep.tune is not None and sweep.tune.searcher == "bohb"
+    if bohb != (sweep.scheduler.kind == "hyperband"):
+        raise ConfigError(f"{sweep.source}: scheduler.kind: {sweep.scheduler.kind} " + (
+            "does not go with tune.searcher: bohb, which stops and resumes trials in its own HyperBand brackets; "
+            "write scheduler: {kind: hyperband, reduction_factor: 3} (or leave kind out)" if bohb else
+            "is BOHB's bracket scheduler; use it with tune: {searcher: bohb, ...}, or choose asha or fifo"))
     for key in ("grace_period", "reduction_factor", "max_epochs"):
         value = getattr(sweep.scheduler, key)
         if value is not None and value < (2 if key == "reduction_factor" else 1):

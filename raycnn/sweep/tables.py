@@ -35,8 +35,9 @@ RESTARTABLE = ("pending", "error", "interrupted")   # statuses a (resumed) sweep
 
 class ResultTables(tune.Callback):
     def __init__(self, run_location: str, specs: list[dict], on_end: Callable[[dict, dict], None] | None = None,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic, stopped_by: str = "asha"):
         self.run_location = run_location          # RUN_DIR: a folder or a URI
+        self.stopped_by = stopped_by              # the stop_reason of a trial the scheduler ended early
         self.on_end = on_end                      # on_end(spec, row): a status the driver decided
         self.clock = clock
         self.specs = {spec["trial_id"]: spec for spec in specs}
@@ -96,7 +97,7 @@ class ResultTables(tune.Callback):
             planned = self.specs[trial_id]["config"]["train"]["epochs"]
             finished = (row["epochs_completed"] or 0) >= planned
             row.update(status="completed" if finished else "early_stopped",
-                       stop_reason=None if finished else "asha", ended_at=time.time())
+                       stop_reason=None if finished else self.stopped_by, ended_at=time.time())
             self._ended(trial_id)
         self.dirty_trials.add(self._part(trial_id))
 

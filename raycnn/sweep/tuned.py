@@ -1,14 +1,17 @@
-"""Tuned comparisons: every grid cell searched on its own (TPE or random), then confirmed with fresh seeds.
+"""Tuned comparisons: every grid cell searched on its own (TPE, BOHB or random), then confirmed with fresh seeds.
 
 One Tune experiment runs the tuning stage of every cell at once; `CellSearcher` keeps one
-independent searcher per cell (Optuna's TPE through `ray.tune.search.optuna.OptunaSearch`, or its
-random sampler), keyed by cell: a cell's observations never steer another cell's search, and all cells
-share the cluster. Independent per cell because the question is each cell at its own best: a shared
-searcher would spend the trials of a cell where another cell did well. Each suggestion fills one of
-the cell's slots (the tuning trials `expand_trials` listed: their ids, names and tables rows exist
-from the start). ASHA, when the sweep asks for it, runs per cell too (`CellScheduler`): a trial is
-only stopped against trials of its own cell. Tune saves the searcher with its experiment state and
-`Tuner.restore` brings it back (with its observations), so `--resume` continues each search.
+independent searcher per cell (Optuna's TPE through `ray.tune.search.optuna.OptunaSearch`, its
+random sampler, or BOHB through `ray.tune.search.bohb.TuneBOHB`), keyed by cell: a cell's
+observations never steer another cell's search, and all cells share the cluster. Independent per cell
+because the question is each cell at its own best: a shared searcher would spend the trials of a cell
+where another cell did well. Each suggestion fills one of the cell's slots (the tuning trials
+`expand_trials` listed: their ids, names and tables rows exist from the start). The scheduler runs
+per cell too (`CellScheduler`): ASHA, or with BOHB its HyperBand brackets (`HyperBandForBOHB`), which
+pause trials at milestones and resume the best (a paused trial's process ends; it continues from its
+own checkpoint in RUN_DIR, as after a fault). A trial is only stopped or paused against trials of its
+own cell. Tune saves the searcher with its experiment state and `Tuner.restore` brings it back (with
+its observations), so `--resume` continues each search.
 
 When every tuning trial has ended, each cell's best values (highest best validation accuracy among
 its trials that ran their full budget, else among all) are trained again with `tune.confirm_seeds`
@@ -41,6 +44,14 @@ def tune_space(space: tuple[Dimension, ...]) -> dict:
 
 def make_searcher(kind: str, space: tuple[Dimension, ...], metric: str, seed: int) -> Searcher:
     """A cell's searcher; its space is keyed by the dotted config names ("train.lr") it suggests."""
+    if kind == "bohb":
+        import warnings
+
+        from ray.tune.search.bohb import TuneBOHB
+
+        # statsmodels' KDE (BOHB's model) warns on every fit about a future default of its random state
+        warnings.filterwarnings("ignore", message="After 0.17", category=FutureWarning)
+        return TuneBOHB(space=TuneBOHB.convert_search_space(tune_space(space)), metric=metric, mode="max", seed=seed)
     import optuna
     from ray.tune.search.optuna import OptunaSearch
 
@@ -60,6 +71,9 @@ class CellSearcher(Searcher):
         self.run_dir = run_dir                     # its trials table: what ran after Tune's last saved state
         self.reused: dict[str, dict] = {}          # Tune's trial id -> values of a slot that had started
         self.slots = slots
+        self.kind = kind
+        self.max_running = 0                        # bohb: trials running at once (0: any), paused ones not counted
+        self.running: set[str] = set()
         self.given = {cell: 0 for cell in slots}
         self.inner = {cell: make_searcher(kind, space, metric, seed + i) for i, cell in enumerate(slots)}
         self.cell_of: dict[str, str] = {}           # Tune's trial id -> cell
@@ -68,20 +82,31 @@ class CellSearcher(Searcher):
     def set_search_properties(self, metric, mode, config, **spec) -> bool:
         return True
 
+    def set_max_concurrency(self, max_concurrent: int) -> bool:
+        """BOHB: the limit is ours, on running trials. Tune's ConcurrencyLimiter would count paused trials
+        too, so HyperBand's brackets would never fill (a bracket waits paused for its other trials) and
+        no trial would ever be stopped. TPE and random: Tune's limiter."""
+        if self.kind != "bohb":
+            return False
+        self.max_running = max_concurrent
+        return True
+
     def suggest(self, trial_id: str) -> dict | None:
         open_cells = [c for c in self.slots if self.given[c] < len(self.slots[c])]
         if not open_cells:
             return Searcher.FINISHED
+        if self.max_running and len(self.running) >= self.max_running:
+            return None
         for cell in sorted(open_cells, key=lambda c: self.given[c]):
             spec = copy.deepcopy(self.slots[cell][self.given[cell]])
             known = self._ran_before(spec["trial_id"])
             if known is not None:
-                values, ended, score = known
+                values, ended, score, epochs = known
                 self.given[cell] += 1
                 self._skip_one(cell, f"{trial_id}-skipped-{spec['trial_id']}")
                 if ended:                          # finished after Tune's last saved state: an observation,
                     if score is not None:          # not a trial to run again
-                        self.inner[cell].add_evaluated_point(dict(values), score)
+                        self._tell(cell, values, score, epochs)
                     self.observed[cell] += 1
                     self._write_report()
                     return self.suggest(trial_id)
@@ -93,6 +118,7 @@ class CellSearcher(Searcher):
                 self.given[cell] += 1
                 values = {k: _plain(v) for k, v in _flat(values).items()}
             self.cell_of[trial_id] = cell
+            self.running.add(trial_id)
             for key, value in values.items():
                 section, _, name = key.partition(".")
                 spec["config"][section][name] = value
@@ -102,17 +128,33 @@ class CellSearcher(Searcher):
         return None
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
-        if trial_id in self.cell_of and trial_id not in self.reused and self.metric in result:
+        if self._suggested(trial_id) and self.metric in result:
             self.inner[self.cell_of[trial_id]].on_trial_result(trial_id, result)
+
+    def on_pause(self, trial_id: str) -> None:
+        """HyperBand (BOHB) paused the trial at a milestone: its cell's searcher counts it as paused."""
+        self.running.discard(trial_id)
+        if self._suggested(trial_id):
+            self.inner[self.cell_of[trial_id]].on_pause(trial_id)
+
+    def on_unpause(self, trial_id: str) -> None:
+        self.running.add(trial_id)
+        if self._suggested(trial_id):
+            self.inner[self.cell_of[trial_id]].on_unpause(trial_id)
+
+    def _suggested(self, trial_id: str) -> bool:
+        """Whether a cell's searcher suggested this trial (not a slot that kept its values after a kill)."""
+        return trial_id in self.cell_of and trial_id not in self.reused
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
         cell = self.cell_of.get(trial_id)
+        self.running.discard(trial_id)
         if cell is None:
             return
         usable = result is not None and self.metric in result
         if trial_id in self.reused:                # the inner searcher never suggested it: tell it the outcome
             if usable and not error:
-                self.inner[cell].add_evaluated_point(dict(self.reused[trial_id]), result[self.metric])
+                self._tell(cell, self.reused[trial_id], result[self.metric], result.get("epoch") or 1)
         else:
             self.inner[cell].on_trial_complete(trial_id, result if usable else None, error=error or not usable)
         self.observed[cell] += 1
@@ -134,6 +176,17 @@ class CellSearcher(Searcher):
         except OSError:               # informational only: a full disk is handled by the tables
             pass
 
+    def _tell(self, cell: str, values: dict, score: float, epochs: int) -> None:
+        """An outcome the cell's searcher did not see through its own trial: a slot that ran on after
+        Tune's last save. BOHB takes it as a result at a budget of the epochs that slot ran."""
+        inner = self.inner[cell]
+        if hasattr(inner, "bohber"):               # TuneBOHB: no add_evaluated_point; its own job wrapper
+            from ray.tune.search.bohb.bohb_search import _BOHBJobWrapper
+
+            inner.bohber.new_result(_BOHBJobWrapper(-score, max(int(epochs), 1), dict(values)))
+        else:
+            inner.add_evaluated_point(dict(values), score)
+
     def _skip_one(self, cell: str, dummy: str) -> None:
         """Draw (and drop) the suggestion the cell's searcher made for this slot before the driver died:
         its state is from Tune's last save, so without this it would hand the next slot the same values
@@ -141,8 +194,8 @@ class CellSearcher(Searcher):
         if self.inner[cell].suggest(dummy) not in (None, Searcher.FINISHED):
             self.inner[cell].on_trial_complete(dummy, None, error=True)
 
-    def _ran_before(self, trial_id: str) -> tuple[dict, bool, float | None] | None:
-        """(values, ended, best validation accuracy) of a slot the trials table shows started (by a driver
+    def _ran_before(self, trial_id: str) -> tuple[dict, bool, float | None, int] | None:
+        """(values, ended, best validation accuracy, epochs run) of a slot the trials table shows started (by a driver
         killed after Tune last saved its state), else None. The table is read once per process."""
         if not self.run_dir:
             return None
@@ -156,7 +209,7 @@ class CellSearcher(Searcher):
         if not row or not row.get("tuned"):
             return None
         ended = row["status"] in ("completed", "early_stopped", "diverged", "oom", "error")
-        return json.loads(row["tuned"]), ended, row.get("best_val_accuracy")
+        return json.loads(row["tuned"]), ended, row.get("best_val_accuracy"), row.get("epochs_completed") or 0
 
     def __getstate__(self) -> dict:
         """Pickled (by Tune, directly or inside its ConcurrencyLimiter) without the table read: a restored
@@ -178,33 +231,73 @@ class CellSearcher(Searcher):
 
 
 class CellScheduler(FIFOScheduler):
-    """ASHA per cell: each cell's trials are compared with each other only."""
+    """One scheduler per cell, ASHA or BOHB's HyperBand brackets ("hyperband"): a trial is only compared
+    with (stopped, paused and resumed against) trials of its own cell. Each cell's scheduler sees the
+    experiment through `_CellView`, which lists the cell's trials only: HyperBand decides that a bracket
+    can move on when none of its trials runs, which must not wait for other cells' trials."""
 
-    def __init__(self, **asha: Any):
+    def __init__(self, kind: str = "asha", **options: Any):
         super().__init__()
-        self.asha = asha
-        self.by_cell: dict[str, ASHAScheduler] = {}
+        self.kind, self.options = kind, options
+        self.by_cell: dict[str, TrialScheduler] = {}
 
-    def _of(self, trial) -> ASHAScheduler:
-        cell = trial.config["trial"].get("cell") or ""
+    def _of(self, trial) -> TrialScheduler:
+        cell = _cell(trial)
         if cell not in self.by_cell:
-            self.by_cell[cell] = ASHAScheduler(**self.asha)
+            if self.kind == "hyperband":
+                from ray.tune.schedulers import HyperBandForBOHB
+
+                self.by_cell[cell] = HyperBandForBOHB(**self.options)
+            else:
+                self.by_cell[cell] = ASHAScheduler(**self.options)
         return self.by_cell[cell]
 
     def on_trial_add(self, tune_controller, trial) -> None:
-        self._of(trial).on_trial_add(tune_controller, trial)
+        if trial.status == trial.TERMINATED:        # a restored trial that had ended: in a bracket it would
+            return                                  # count as live and never report, and the bracket would stall
+        self._of(trial).on_trial_add(_CellView(tune_controller, _cell(trial)), trial)
 
     def on_trial_result(self, tune_controller, trial, result: dict) -> str:
-        return self._of(trial).on_trial_result(tune_controller, trial, result)
+        return self._of(trial).on_trial_result(_CellView(tune_controller, _cell(trial)), trial, result)
 
     def on_trial_complete(self, tune_controller, trial, result: dict) -> None:
-        self._of(trial).on_trial_complete(tune_controller, trial, result)
+        self._of(trial).on_trial_complete(_CellView(tune_controller, _cell(trial)), trial, result)
+
+    def on_trial_error(self, tune_controller, trial) -> None:
+        self._of(trial).on_trial_error(_CellView(tune_controller, _cell(trial)), trial)
 
     def on_trial_remove(self, tune_controller, trial) -> None:
-        self._of(trial).on_trial_remove(tune_controller, trial)
+        self._of(trial).on_trial_remove(_CellView(tune_controller, _cell(trial)), trial)
+
+    def choose_trial_to_run(self, tune_controller):
+        if self.kind != "hyperband":                 # ASHA: any pending or paused trial, as FIFO
+            return super().choose_trial_to_run(tune_controller)
+        for cell, scheduler in self.by_cell.items():   # HyperBand: the brackets say which may run
+            trial = scheduler.choose_trial_to_run(_CellView(tune_controller, cell))
+            if trial is not None:
+                return trial
+        return None
 
     def debug_string(self) -> str:
-        return f"ASHA per cell ({len(self.by_cell)} cells)"
+        return f"{'HyperBand (BOHB)' if self.kind == 'hyperband' else 'ASHA'} per cell ({len(self.by_cell)} cells)"
+
+
+class _CellView:
+    """The Tune controller as one cell's scheduler sees it: the same, except that it lists that cell's
+    trials only."""
+
+    def __init__(self, controller, cell: str):
+        self._controller, self._cell = controller, cell
+
+    def get_trials(self):
+        return [t for t in self._controller.get_trials() if _cell(t) == self._cell]
+
+    def __getattr__(self, name: str):
+        return getattr(self._controller, name)
+
+
+def _cell(trial) -> str:
+    return trial.config["trial"].get("cell") or ""
 
 
 def best_values(rows: list[dict]) -> dict[str, dict[str, Any]]:
