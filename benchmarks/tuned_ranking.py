@@ -7,8 +7,9 @@ lr 1e-4 .. 0.3. On digits, 4 epochs, batch 64. The reference: every
 cell at 8 learning rates (log-spaced over the range) x 2 seeds; a cell's score is the mean test
 accuracy at the learning rate with the best mean validation accuracy. Then, at the same budget per
 replicate (24 trials of 4 epochs each): the tuned comparison (tune: TPE over train.lr, 4 tuning trials
-per cell, 2 confirm seeds; scored on the confirm trials) and the fixed-lr comparison (lr 1e-3, 6 seeds
-per cell). Each replicate uses other seeds (the searchers' seed, the fixed grid's training seeds).
+per cell, 2 confirm seeds; scored on the confirm trials), the same with BOHB (7 tuning trials per cell in
+HyperBand brackets, keep 1/2: about the epochs of TPE's 4; the epochs each spent are in the table) and the
+fixed-lr comparison (lr 1e-3, 6 seeds per cell). `--methods` picks some of tpe, bohb, fixed. Each replicate uses other seeds (the searchers' seed, the fixed grid's training seeds).
 Agreement with the reference: Kendall's tau of the 4 cells' order, and whether the top cell matches.
 Real sweeps through Ray on this machine: several minutes.
 """
@@ -29,10 +30,14 @@ import pyarrow.parquet as pq
 
 REPO = Path(__file__).resolve().parent.parent
 COMMON = """fixed: {data: {dataset: digits}, train: {epochs: 4, batch_size: 64, device: cpu}}
-scheduler: {kind: fifo}
 resources: {cpus: 1}
 max_concurrent: 2
 """
+FIFO = "scheduler: {kind: fifo}\n"
+TUNERS = {  # searcher: tuning trials per cell, scheduler
+    "tpe": (4, FIFO),
+    "bohb": (7, "scheduler: {reduction_factor: 2}\n"),   # brackets of 4 from 1 epoch + 3 from 2: 18 epochs per cell
+}
 STUDIES = {  # cells, lr range
     "kernels": ("space:\n  model.arch: [custom_cnn, alexnet_small]\n  model.kernel_size: [3, 5]\n", (3e-4, 1e-2)),
     "optimizers": ("space:\n  model.arch: [custom_cnn, alexnet_small]\n  train.optimizer: [adam, sgd]\n", (1e-4, 0.3)),
@@ -84,35 +89,47 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--replicates", type=int, default=3)
     parser.add_argument("--study", choices=sorted(STUDIES), default="kernels")
+    parser.add_argument("--methods", default="tpe,bohb,fixed", help="comma-separated: tpe, bohb, fixed")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     args.out = args.out or REPO / "benchmarks" / "results" / f"tuned_ranking_{args.study}.json"
     cells, (low, high) = STUDIES[args.study]
     lrs = [float(v) for v in np.geomspace(low, high, 8)]
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    names = {**{k: f"tuned ({k})" for k in TUNERS}, "fixed": "fixed lr 1e-3"}
+    if not methods or set(methods) - set(names):
+        parser.error(f"--methods: choose from {', '.join(names)}, comma-separated")
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        reference = reference_scores(run_sweep(folder, "reference", cells + f"  train.lr: {lrs}\n"
+        reference = reference_scores(run_sweep(folder, "reference", FIFO + cells + f"  train.lr: {lrs}\n"
                                                "  train.seed: [0, 1]\n"))
         rows = []
         for r in range(args.replicates):
-            tuned = [t for t in run_sweep(folder, f"tuned{r}", cells + "tune:\n  space: {train.lr: {loguniform: "
-                                          f"[{low}, {high}]}}}}\n  num_samples: 4\n  confirm_seeds: 2\n  seed: {r}\n")
-                     if t["stage"] == "confirm"]
-            seeds = list(range(10 + 6 * r, 16 + 6 * r))
-            fixed = run_sweep(folder, f"fixed{r}", cells + f"  train.seed: {seeds}\n")
-            for method, found in (("tuned", scores(tuned)), ("fixed lr 1e-3", scores(fixed))):
+            for method in methods:
+                if method == "fixed":
+                    seeds = list(range(10 + 6 * r, 16 + 6 * r))
+                    ran = run_sweep(folder, f"fixed{r}", FIFO + cells + f"  train.seed: {seeds}\n")
+                    compared = ran
+                else:
+                    samples, scheduler = TUNERS[method]
+                    ran = run_sweep(folder, f"{method}{r}", scheduler + cells + "tune:\n  space: {train.lr: "
+                                    f"{{loguniform: [{low}, {high}]}}}}\n  num_samples: {samples}\n  searcher: {method}\n"
+                                    f"  confirm_seeds: 2\n  seed: {r}\n")
+                    compared = [t for t in ran if t["stage"] == "confirm"]
+                found = scores(compared)
                 tau, top = agreement(found, reference)
-                rows.append({"replicate": r, "method": method, "kendall_tau": tau, "same_top_cell": top,
-                             "scores": found})
+                rows.append({"replicate": r, "method": names[method], "kendall_tau": tau, "same_top_cell": top,
+                             "epochs": int(sum(t["epochs_completed"] or 0 for t in ran)), "scores": found})
     summary = {m: {"mean_kendall_tau": float(np.mean([x["kendall_tau"] for x in rows if x["method"] == m])),
                    "same_top_cell": sum(x["same_top_cell"] for x in rows if x["method"] == m)}
-               for m in ("tuned", "fixed lr 1e-3")}
+               for m in (names[k] for k in methods)}
     print(f"reference (fine lr grid, best lr per cell): " + ", ".join(f"{c} {s:.3f}" for c, s in
                                                                        sorted(reference.items(), key=lambda i: -i[1])))
-    print(f"{'method':<16}{'replicate':>10}{'kendall tau':>13}{'same top':>10}   scores")
+    print(f"{'method':<16}{'replicate':>10}{'kendall tau':>13}{'same top':>10}{'epochs':>8}   scores")
     for x in rows:
-        print(f"{x['method']:<16}{x['replicate']:>10}{x['kendall_tau']:>13.2f}{str(x['same_top_cell']):>10}   "
+        print(f"{x['method']:<16}{x['replicate']:>10}{x['kendall_tau']:>13.2f}{str(x['same_top_cell']):>10}"
+              f"{x['epochs']:>8}   "
               + ", ".join(f"{c} {s:.3f}" for c, s in sorted(x["scores"].items())))
     for method, s in summary.items():
         print(f"{method}: mean tau {s['mean_kendall_tau']:.2f}, same top cell in {s['same_top_cell']} of {args.replicates}")

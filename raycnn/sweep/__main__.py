@@ -104,14 +104,44 @@ def print_tuned(sweep: SweepConfig, trials: list[TrialSpec]) -> None:
 
 
 def print_brackets(sweep: SweepConfig, trials: list[TrialSpec]) -> None:
-    """BOHB's HyperBand brackets in each cell, and whether the cell's trials fill a band."""
+    """BOHB's HyperBand brackets in each cell, which of them a cell's trials fill, and the epochs spent."""
     max_t = sweep.scheduler.max_epochs or max(t.config.train.epochs for t in trials)
-    brackets = hyperband_brackets(max_t, sweep.scheduler.reduction_factor)
-    band = sum(n for n, _ in brackets)
-    print(f"  HyperBand per cell (BOHB's, keep 1/{sweep.scheduler.reduction_factor} at each milestone): brackets of "
+    eta = sweep.scheduler.reduction_factor
+    brackets = hyperband_brackets(max_t, eta)
+    used = fill_brackets(brackets, sweep.tune.num_samples)
+    cells = len({t.cell for t in trials})
+    print(f"  HyperBand per cell (BOHB's, keep 1/{eta} at each milestone): brackets of "
           + ", ".join(f"{n} trials from {r} epoch{'s' if r > 1 else ''}" for n, r in brackets)
-          + f"; {band} trials fill a band" + ("" if sweep.tune.num_samples >= band else
-                                              f" (each cell has {sweep.tune.num_samples}: its last bracket runs part-full)"))
+          + f"; a cell's {sweep.tune.num_samples} trials take "
+          + ", ".join(f"{take} of {n} from {r} epoch{'s' if r > 1 else ''}" for take, n, r in used)
+          + f"; about {cells * sum(bracket_epochs(take, n, r, max_t, eta) for take, n, r in used)} epochs "
+            f"if the brackets stop trials as designed")
+
+
+def fill_brackets(brackets: list[tuple[int, int]], trials: int) -> list[tuple[int, int, int]]:
+    """(trials placed, bracket size, first milestone) of each bracket a cell's trials go into, in order
+    (bands repeat); the last one may be part-full."""
+    used, left = [], trials
+    while left > 0:
+        for size, rung in brackets:
+            take = min(size, left)
+            used.append((take, size, rung))
+            left -= take
+            if not left:
+                break
+    return used
+
+
+def bracket_epochs(live: int, size: int, rung: int, max_t: int, eta: int) -> int:
+    """Epochs one bracket spends: its trials run to each milestone, then it keeps ceil(size / eta) (of
+    the bracket's planned size, as Ray's HyperBand does, so a part-full bracket may keep every trial)."""
+    spent = live * rung
+    while rung < max_t:
+        size = -(-size // eta)
+        live = min(live, size)
+        spent += live * (min(rung * eta, max_t) - rung)
+        rung = min(rung * eta, max_t)
+    return spent
 
 
 def asha_epochs(sweep: SweepConfig, trials: list[TrialSpec]) -> int:

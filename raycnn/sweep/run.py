@@ -208,7 +208,7 @@ def build_tuner(sweep: SweepConfig, trials: list[TrialSpec], resume: bool, stage
                                 run_dir)
         search = {"param_space": {}, "search_alg": searcher, "num_samples": len(running)}
         if sweep.scheduler.kind == "hyperband":      # BOHB's brackets: no grace period, trials pause at milestones
-            scheduler = CellScheduler("hyperband", **{k: v for k, v in asha.items() if k != "grace_period"})
+            scheduler = CellScheduler("hyperband", searcher, **{k: v for k, v in asha.items() if k != "grace_period"})
         else:
             scheduler = CellScheduler("asha", **asha) if sweep.scheduler.kind == "asha" else FIFOScheduler()
     return tune.Tuner(

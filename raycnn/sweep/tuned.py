@@ -236,9 +236,10 @@ class CellScheduler(FIFOScheduler):
     experiment through `_CellView`, which lists the cell's trials only: HyperBand decides that a bracket
     can move on when none of its trials runs, which must not wait for other cells' trials."""
 
-    def __init__(self, kind: str = "asha", **options: Any):
+    def __init__(self, kind: str = "asha", searcher: CellSearcher | None = None, **options: Any):
         super().__init__()
         self.kind, self.options = kind, options
+        self.searcher = searcher                     # which cells still have slots to give
         self.by_cell: dict[str, TrialScheduler] = {}
 
     def _of(self, trial) -> TrialScheduler:
@@ -273,7 +274,8 @@ class CellScheduler(FIFOScheduler):
         if self.kind != "hyperband":                 # ASHA: any pending or paused trial, as FIFO
             return super().choose_trial_to_run(tune_controller)
         for cell, scheduler in self.by_cell.items():   # HyperBand: the brackets say which may run
-            trial = scheduler.choose_trial_to_run(_CellView(tune_controller, cell))
+            coming = self.searcher is not None and self.searcher.given[cell] < len(self.searcher.slots[cell])
+            trial = scheduler.choose_trial_to_run(_CellView(tune_controller, cell, coming))
             if trial is not None:
                 return trial
         return None
@@ -284,16 +286,24 @@ class CellScheduler(FIFOScheduler):
 
 class _CellView:
     """The Tune controller as one cell's scheduler sees it: the same, except that it lists that cell's
-    trials only."""
+    trials only, plus a stand-in running trial while the cell's searcher has slots still to give.
+    HyperBand moves a part-full bracket on when none of its trials runs; without the stand-in it would
+    do so whenever the searcher was giving other cells their turn, and stop nothing."""
 
-    def __init__(self, controller, cell: str):
-        self._controller, self._cell = controller, cell
+    def __init__(self, controller, cell: str, coming: bool = False):
+        self._controller, self._cell, self._coming = controller, cell, coming
 
     def get_trials(self):
-        return [t for t in self._controller.get_trials() if _cell(t) == self._cell]
+        mine = [t for t in self._controller.get_trials() if _cell(t) == self._cell]
+        return mine + [_Coming()] if self._coming else mine
 
     def __getattr__(self, name: str):
         return getattr(self._controller, name)
+
+
+class _Coming:
+    """A trial the cell's searcher has yet to suggest, as HyperBand's check for running trials sees it."""
+    status = "RUNNING"
 
 
 def _cell(trial) -> str:
