@@ -49,6 +49,21 @@ def file_of(ref: str) -> Path | None:
     return path if path.is_absolute() else code_root() / path
 
 
+def absolute_ref(name: str) -> str:
+    """A file reference with its path made absolute against the code root (the folder the command runs
+    in), so it names the same file in every trial; other names unchanged."""
+    if not is_file_ref(name):
+        return name
+    file, _, attr = name.rpartition(":")
+    path = Path(file).expanduser()
+    return f"{os.path.normpath(path if path.is_absolute() else code_root() / path)}:{attr}"
+
+
+def display_ref(name: str) -> str:
+    """A reference as tables and reports show it: a file reference by its file name (tiny_net.py:TinyNet)."""
+    return f"{Path(name.rpartition(':')[0]).name}:{name.rpartition(':')[2]}" if is_file_ref(name) else name
+
+
 def short_name(name: str) -> str:
     """A name fit for trial names, folders and TensorBoard runs: `models/tiny.py:TinyNet` -> TinyNet,
     `torchvision/resnet50` -> tv_resnet50; registered names stay as they are."""

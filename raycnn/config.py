@@ -10,6 +10,7 @@ of each model constructor; `None` in `ModelConfig` means "the architecture's def
 from __future__ import annotations
 
 import dataclasses
+import os
 import types
 import typing
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ from typing import Any, Mapping
 from raycnn.errors import ConfigError, ModelError
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "adadelta")
-SCHEDULES = ("constant", "reduce_on_plateau", "cosine", "onecycle")
+SCHEDULES = ("constant", "reduce_on_plateau", "cosine", "linear", "onecycle")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 POOLINGS = ("max", "avg")
 HEADS = ("flatten", "gap")
@@ -40,9 +41,27 @@ def _check_range(key: str, value: float | None, low: float, high: float | None =
         raise ConfigError(f"{key}: {value!r} is out of range; it must be {bound}")
 
 
+def absolute_path(path: str) -> str:
+    """A path the user typed, made absolute against the folder the command runs in (`~` expanded), so
+    that it means the same in a trial, whose working folder is its own. URIs (s3://...) stay as they are."""
+    return path if "://" in path else os.path.abspath(os.path.expanduser(path))
+
+
+def _settle_paths(config: Any, names: tuple[str, ...]) -> None:
+    """Make a frozen config's path fields absolute, once, as it is built (see absolute_path)."""
+    from raycnn import code
+
+    for name in names:
+        value = getattr(config, name)
+        if value is not None:
+            settled = code.absolute_ref(value) if name in ("arch", "dataset") else absolute_path(value)
+            object.__setattr__(config, name, settled)
+
+
 @dataclass(frozen=True)
 class DataConfig:
     dataset: str = "digits"
+    # paths: relative ones are against the folder the command runs in, and stored absolute
     data_root: str = "data"            # torchvision datasets live (or are downloaded) here
     data_path: str | None = None       # imagefolder only: folder with train/<class>/* and test/<class>/*
     cache_dir: str | None = None       # decoded-tensor cache; None = $RAYCNN_CACHE_DIR or ~/.cache/raycnn
@@ -56,6 +75,7 @@ class DataConfig:
         from raycnn.data import list_datasets
         from raycnn.data.external import dataset_class, is_external
 
+        _settle_paths(self, ("dataset", "data_root", "data_path", "cache_dir"))
         if is_external(self.dataset):
             dataset_class(self.dataset)
         else:
@@ -90,6 +110,7 @@ class ModelConfig:
         from raycnn.models import check_arch, check_model_options, list_models
         from raycnn.models.external import is_external
 
+        _settle_paths(self, ("arch",))
         if not is_external(self.arch):
             _check_choice("model.arch", self.arch, list_models() + ["torchvision/<name>", "file.py:Name",
                                                                     "module:Name"])
@@ -140,10 +161,12 @@ class TrainConfig:
     momentum: float = 0.9              # sgd only
     nesterov: bool = False             # sgd only
     weight_decay: float = 0.0          # L2 (adam, sgd, adadelta) or decoupled (adamw)
-    schedule: str = "constant"
+    schedule: str = "constant"          # per batch: constant, cosine, linear (to 0), onecycle; or reduce_on_plateau
+    warmup_epochs: float = 0.0         # linear warmup from ~0 to lr over this many epochs (not onecycle: its own)
     plateau_patience: int = 3          # reduce_on_plateau: epochs without val-loss improvement
     plateau_factor: float = 0.5        # reduce_on_plateau: lr multiplier
     label_smoothing: float = 0.0
+    test_time_flip: bool = False       # evaluate on each image and its mirror (datasets where a flip keeps the label)
     early_stopping: int | None = None  # patience in epochs on val accuracy; None = off
     seed: int = 0
     device: str = "auto"               # auto, cpu, cuda, cuda:N
@@ -159,6 +182,7 @@ class TrainConfig:
         _check_range("train.plateau_patience", self.plateau_patience, 0)
         _check_range("train.plateau_factor", self.plateau_factor, 0.0, 1.0, low_open=True)
         _check_range("train.label_smoothing", self.label_smoothing, 0.0, 0.99)
+        _check_range("train.warmup_epochs", self.warmup_epochs, 0.0, float(self.epochs))
         _check_range("train.early_stopping", self.early_stopping, 1)
         _check_choice("train.optimizer", self.optimizer, OPTIMIZERS)
         _check_choice("train.schedule", self.schedule, SCHEDULES)

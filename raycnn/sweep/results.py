@@ -34,6 +34,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from raycnn.code import display_ref
 from raycnn.sweep.storage import RESULTS, RunStorage
 
 SHARD_TRIALS = 100
@@ -92,7 +93,7 @@ def pending_row(spec: dict) -> dict[str, Any]:
     config = spec["config"]
     row = {column: None for column in TRIAL_COLUMNS}
     row.update(trial_id=spec["trial_id"], trial_name=spec["name"], status="pending",
-               arch=config["model"]["arch"], dataset=config["data"]["dataset"],
+               arch=display_ref(config["model"]["arch"]), dataset=display_ref(config["data"]["dataset"]),
                augment=config["augment"]["preset"], kernel_size=config["model"]["kernel_size"],
                seed=config["train"]["seed"], epochs_completed=0, restarts=0,
                code=json.dumps(spec["code_records"]) if spec.get("code_records") else None,

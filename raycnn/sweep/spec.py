@@ -53,8 +53,9 @@ from typing import Any, Mapping
 
 import yaml
 
-from raycnn.config import (SECTIONS, RunConfig, coerce, replace_field, run_config_from_dict)
+from raycnn.config import (SECTIONS, RunConfig, absolute_path, coerce, replace_field, run_config_from_dict)
 from raycnn.errors import ConfigError
+from raycnn.yamlfile import load_yaml
 
 SPACE_FORMS = ("grid", "choice", "uniform", "loguniform", "randint")
 MAX_TRIALS = 100_000           # a sweep that expands to more is refused unless --max-trials says otherwise
@@ -141,7 +142,7 @@ class SweepConfig:
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
     resources: ResourcesConfig = field(default_factory=ResourcesConfig)
     max_concurrent: int | None = None
-    storage: str = "runs"
+    storage: str = "runs"              # relative: against the folder the command runs in (stored absolute)
     max_failures: int = 2
     skip_invalid: bool = False
     tune: TuneBlock | None = None      # a tuned comparison (see the module's docstring)
@@ -192,7 +193,7 @@ def read_sweep_yaml(path: str | Path) -> Any:
         raise ConfigError(f"{path}: binary data, not a YAML sweep file; pass a .yaml file such as "
                           f"sweeps/quickstart.yaml") from None
     try:
-        raw = yaml.safe_load(text)
+        raw = load_yaml(text)
     except RecursionError:
         raise ConfigError(f"{path}: nested too deeply for a sweep file (at most {MAX_DEPTH} levels)") from None
     except yaml.YAMLError as err:
@@ -236,7 +237,7 @@ def sweep_from_dict(raw: Any, source: str) -> SweepConfig:
         scheduler=_section(SchedulerConfig, _scheduler_raw(raw), "scheduler", source),
         resources=_section(ResourcesConfig, raw.get("resources"), "resources", source),
         max_concurrent=_optional_positive_int(raw, "max_concurrent", source),
-        storage=_string(raw, "storage", "runs", source),
+        storage=absolute_path(_string(raw, "storage", "runs", source)),
         max_failures=_positive_int(raw, "max_failures", 2, source, allow_zero=True),
         skip_invalid=coerce(raw.get("skip_invalid", False), bool, f"{source}: skip_invalid"),
         tune=_tune_block(raw.get("tune"), source), source=source)
@@ -257,7 +258,7 @@ def _tune_block(raw: Any, source: str) -> TuneBlock | None:
     unknown = sorted(set(raw) - TUNE_KEYS)
     if unknown:
         raise ConfigError(f"{where}: unknown key {unknown[0]!r}; valid keys: {', '.join(sorted(TUNE_KEYS))}")
-    space = tuple(_dimension(key, spec, f"{where}.space") for key, spec in raw["space"].items())
+    space = tuple(_dimension(key, spec, source, "tune.space") for key, spec in raw["space"].items())
     for d in space:
         if d.form == "grid":
             raise ConfigError(f"{where}.space.{d.key}: a grid is not searched; put it in the sweep's space (a cell "
@@ -327,8 +328,8 @@ def _check_name(name: str, source: str) -> None:
                           f"to 100 letters, digits, - _ . (not starting with a dot)")
 
 
-def _dimension(key: str, spec: Any, source: str) -> Dimension:
-    where = f"{source}: space.{key}"
+def _dimension(key: str, spec: Any, source: str, section: str = "space") -> Dimension:
+    where = f"{source}: {section}.{key}"
     section, _, name = str(key).partition(".")
     if section not in SECTIONS or not name:
         raise ConfigError(f"{where}: not a config key; use section.key with a section from: {', '.join(SECTIONS)}")
@@ -349,10 +350,12 @@ def _dimension(key: str, spec: Any, source: str) -> Dimension:
 
 
 def _check_bounds(where: str, form: str, values: list) -> None:
-    numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
-    if len(values) != 2 or not numeric or values[0] >= values[1] or (form == "loguniform" and values[0] <= 0):
+    words = [v for v in values if not isinstance(v, (int, float)) or isinstance(v, bool)]
+    if words:
+        raise ConfigError(f"{where}.{form}: expected numbers, got {words[0]!r}; write [low, high], e.g. [1e-5, 0.01]")
+    if len(values) != 2 or values[0] >= values[1] or (form == "loguniform" and values[0] <= 0):
         raise ConfigError(f"{where}.{form}: expected [low, high] with low < high"
-                          + (" and low > 0" if form == "loguniform" else ""))
+                          + (" and low > 0" if form == "loguniform" else "") + f", got {list(values)}")
 
 
 def _section(cls: type, raw: Any, name: str, source: str) -> Any:
