@@ -50,6 +50,7 @@ def test_aws_cluster_has_gpu_workers_spot_shared_storage_and_ssh_only():
     assert config["available_node_types"]["head"]["resources"] == {"CPU": 0}     # trials only on GPU workers
     (head,) = [c for c in config["head_start_ray_commands"] if "ray start" in c]
     assert "RAYCNN_STORAGE=s3://" in head
+    assert 'RAYCNN_AUTOSCALER_NODES="CPU=4,GPU=1"' in head and "g5.xlarge" in str(config)   # the worker it adds
     rules = config["provider"]["security_group"]["IpPermissions"]
     assert [(r["FromPort"], r["ToPort"]) for r in rules] == [(22, 22)]
 

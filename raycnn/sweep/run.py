@@ -15,6 +15,7 @@ from pathlib import Path
 import yaml
 
 from raycnn.errors import ConfigError
+from raycnn.sweep.placement import AUTOSCALER_NODES, autoscaler_nodes, check_cluster, fits
 from raycnn.sweep.spec import SweepConfig, TrialSpec
 from raycnn.sweep.results import table_folder
 from raycnn.sweep.storage import (RESULTS, RunStorage, check_writable, remove_work_root, shared_board,
@@ -247,6 +248,10 @@ def record_trial_end(spec: dict, row: dict) -> None:
 def start_ray(address: str | None) -> None:
     import ray
 
+    from raycnn.config import absolute_path
+
+    if os.environ.get("RAYCNN_CACHE_DIR"):   # trials inherit it, in working folders of their own
+        os.environ["RAYCNN_CACHE_DIR"] = absolute_path(os.environ["RAYCNN_CACHE_DIR"])
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     # raycnn writes each trial's TensorBoard events itself (readable run names, stable tags);
     # Ray's own loggers would write every curve a second time under hashed names.
@@ -304,17 +309,18 @@ def prepare_cluster(sweep: SweepConfig, trials: list[TrialSpec]) -> None:
     finally:
         if root.local:
             Path(root.path(marker)).unlink(missing_ok=True)
-    if root.local and len(reports) == 1 and not _fits(sweep, ray.cluster_resources()):
-        # one node now, and it cannot run a trial: trials will run on nodes the autoscaler adds
+    alive = [n.get("Resources") or {} for n in ray.nodes() if n.get("Alive")]
+    if root.local and len(reports) == 1 and not any(fits(sweep.resources.cpus, sweep.resources.gpus, n) for n in alive):
+        # one node now, and it cannot run a trial: trials can only run on nodes yet to join
         reports.append({"node": "workers the autoscaler will start", "sees_storage": False, "error": None})
     problem = cluster_problem(root.location, reports)
     if problem:
         raise ConfigError(problem)
+    waiting = check_cluster(sweep.resources.cpus, sweep.resources.gpus, alive,
+                            autoscaler_nodes(os.environ.get(AUTOSCALER_NODES)))
     print(f"datasets ready on {len(reports)} node(s); storage {root.location} seen by all of them")
-
-
-def _fits(sweep: SweepConfig, resources: dict) -> bool:
-    return (sweep.resources.cpus <= resources.get("CPU", 0) and sweep.resources.gpus <= resources.get("GPU", 0))
+    if waiting:
+        print(f"raycnn: {waiting}", flush=True)
 
 
 def check_node(marker: str | None, token: str, data: list) -> dict:
