@@ -23,6 +23,7 @@ import torch
 
 from raycnn import code
 from raycnn.data.dataset import DecodedData, stratified_split
+from raycnn.data.images import image_array
 from raycnn.errors import ConfigError, DataError
 
 ZOO = "torchvision/"
@@ -176,11 +177,7 @@ def _image(image, index: int, config) -> np.ndarray:
     elif not isinstance(image, Image.Image):
         raise DataError(f"data.dataset {config.dataset}: item {index}'s image is a {type(image).__name__}; "
                         f"expected a PIL image, a tensor or a numpy array (and no transform that makes it something else)")
-    image = image.convert("L" if image.mode in ("1", "L", "I;16", "I", "F") else "RGB")
-    if config.image_size and image.size != (config.image_size, config.image_size):
-        image = image.resize((config.image_size, config.image_size), Image.BILINEAR)
-    array = np.asarray(image, dtype=np.uint8)
-    return array[None] if array.ndim == 2 else array.transpose(2, 0, 1).copy()
+    return image_array(image, config.image_size)
 
 
 def _label(label, index: int, config) -> int:

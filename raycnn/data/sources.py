@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -18,6 +17,7 @@ import numpy as np
 import torch
 
 from raycnn.data.dataset import DecodedData, stratified_split
+from raycnn.data.folders import check_fits_in_memory, decode_folder, first_image, is_class_folder_tree, scan_folder
 from raycnn.errors import DataError
 from raycnn.registry import Registry
 
@@ -57,7 +57,6 @@ def get_source(name: str) -> DatasetSource:
         return DatasetSource(external.decode, external.cache_key, None)
     return DATASETS.get(name)
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
 DIGITS_TEST_FRACTION = 0.2  # digits ships no test split: a fixed stratified 20% is held out
 
 
@@ -99,15 +98,15 @@ TORCHVISION = {  # name: (torchvision class, folder it creates under data_root, 
 def _torchvision_key(name: str) -> Callable[..., str]:
     def key(config) -> str:
         folder = Path(config.data_root) / "cifar10"
-        if name == "cifar10" and _is_class_folder_tree(folder):   # the same images as imagefolder: one cache
+        if name == "cifar10" and is_class_folder_tree(folder):   # the same images as imagefolder: one cache
             return _imagefolder_key(dataclasses.replace(config, data_path=str(folder), image_size=None))
         return f"{name}-{_path_digest(config.data_root)}"
     return key
 
 
 def _load_torchvision(name: str, config) -> DecodedData:
-    if name == "cifar10" and _is_class_folder_tree(Path(config.data_root) / "cifar10"):
-        return _decode_image_folder(Path(config.data_root) / "cifar10", None)
+    if name == "cifar10" and is_class_folder_tree(Path(config.data_root) / "cifar10"):
+        return decode_folder(Path(config.data_root) / "cifar10", None)
     class_name, folder, flip_ok, _ = TORCHVISION[name]
     import torchvision
 
@@ -146,7 +145,7 @@ def _describe_torchvision(name: str, config) -> DatasetInfo:
     class_name, folder, _, info = TORCHVISION[name]
     root = Path(config.data_root).expanduser()
     present = (root / folder).is_dir() and any((root / folder).iterdir())
-    if present or (name == "cifar10" and _is_class_folder_tree(root / "cifar10")):
+    if present or (name == "cifar10" and is_class_folder_tree(root / "cifar10")):
         return info
     if not config.download:
         raise DataError(_missing_message(name, root / folder, False, None))
@@ -180,102 +179,24 @@ for _name in TORCHVISION:
         lambda config, _name=_name: _load_torchvision(_name, config))
 
 
-# --- image folders: train/<class>/*, test/<class>/*, optional val/<class>/* ----------------------
+# --- image folders: train/<class>/*, test/<class>/*, optional val/<class>/* (raycnn.data.folders) --
 
 def _imagefolder_key(config) -> str:
     return f"imagefolder-{_path_digest(config.data_path)}-{config.image_size or 'native'}"
 
 
-def _image_folder_root(config) -> Path:
-    root = Path(config.data_path).expanduser()
-    if not _is_class_folder_tree(root):
-        raise DataError(f"imagefolder: {root} must hold train/<class>/* and test/<class>/* "
-                        f"(optionally val/<class>/*); check data.data_path (--data-path)")
-    return root
-
-
 def _describe_image_folder(config) -> DatasetInfo:
-    """Class count from the folders; channels and size from the first training image."""
-    train = _image_folder_root(config) / "train"
-    classes = sorted(p.name for p in train.iterdir() if p.is_dir())
-    first = next((f for c in classes for f in sorted((train / c).iterdir()) if f.suffix.lower() in IMAGE_SUFFIXES), None)
-    if first is None:
-        raise DataError(f"imagefolder: no images under {train}")
-    image = _decode_file(first, config.image_size)
-    return DatasetInfo(image.shape[0] if image.shape[0] == 1 else 3, tuple(image.shape[1:]), len(classes))
+    """Classes from the folders (every class folder checked for images); channels and size from the first
+    training image that decodes; refused when the images would not fit in memory at their own size."""
+    scan = scan_folder(Path(config.data_path))
+    image = first_image(scan, config.image_size)
+    check_fits_in_memory(scan, image, config.image_size)
+    return DatasetInfo(image.shape[0] if image.shape[0] == 1 else 3, tuple(image.shape[1:]), len(scan.classes))
 
 
 @register_dataset("imagefolder", cache_key=_imagefolder_key, describe=_describe_image_folder)
 def load_image_folder(config) -> DecodedData:
-    return _decode_image_folder(_image_folder_root(config), config.image_size)
-
-
-def _is_class_folder_tree(root: Path) -> bool:
-    return (root / "train").is_dir() and (root / "test").is_dir()
-
-
-def _decode_image_folder(root: Path, size: int | None) -> DecodedData:
-    classes = tuple(sorted(p.name for p in (root / "train").iterdir() if p.is_dir()))
-    if not classes:
-        raise DataError(f"imagefolder: {root / 'train'} has no class folders; expected train/<class>/*")
-    splits = {split: _list_images(root / split, classes) for split in ("train", "test", "val")
-              if (root / split).is_dir()}
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        decoded = {split: _decode_files(files, size, pool) for split, (files, _) in splits.items()}
-    sizes = {img.shape[1:] for images in decoded.values() for img in images}
-    if len(sizes) > 1:
-        raise DataError(f"imagefolder: images in {root} have different sizes ({_describe(sizes)}); "
-                        f"pass --image-size N to resize them all to N x N")
-    grey = all(img.shape[0] == 1 for images in decoded.values() for img in images)
-    tensors = {split: _stack(images, grey) for split, images in decoded.items()}
-    labels = {split: torch.tensor(lbls, dtype=torch.int64) for split, (_, lbls) in splits.items()}
-    return DecodedData(classes=classes, train_x=tensors["train"], train_y=labels["train"],
-                       test_x=tensors["test"], test_y=labels["test"], flip_keeps_label=True,
-                       val_x=tensors.get("val"), val_y=labels.get("val"))
-
-
-def _list_images(split_dir: Path, classes: tuple[str, ...]) -> tuple[list[Path], list[int]]:
-    files, labels = [], []
-    for index, name in enumerate(classes):
-        class_dir = split_dir / name
-        if not class_dir.is_dir():
-            raise DataError(f"imagefolder: {class_dir} is missing; every split needs the same class "
-                            f"folders as train/ ({', '.join(classes)})")
-        found = sorted(p for p in class_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-        files += found
-        labels += [index] * len(found)
-    if not files:
-        raise DataError(f"imagefolder: no images under {split_dir} (looked for {', '.join(sorted(IMAGE_SUFFIXES))})")
-    return files, labels
-
-
-def _decode_files(files: list[Path], size: int | None, pool: ThreadPoolExecutor) -> list[np.ndarray]:
-    return list(pool.map(lambda path: _decode_file(path, size), files, chunksize=256))
-
-
-def _decode_file(path: Path, size: int | None) -> np.ndarray:
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as image:
-            image = image.convert("L" if image.mode in ("1", "L", "I;16", "I") else "RGB")
-            if size is not None and image.size != (size, size):
-                image = image.resize((size, size), Image.BILINEAR)
-            array = np.asarray(image, dtype=np.uint8)
-    except (UnidentifiedImageError, OSError, ValueError) as err:
-        raise DataError(f"imagefolder: cannot read image {path} ({err}); remove or replace the file") from None
-    return array[None] if array.ndim == 2 else array.transpose(2, 0, 1)
-
-
-def _stack(images: list[np.ndarray], grey: bool) -> torch.Tensor:
-    if not grey:
-        images = [np.repeat(img, 3, axis=0) if img.shape[0] == 1 else img for img in images]
-    return torch.from_numpy(np.stack(images)).contiguous()
-
-
-def _describe(sizes: set) -> str:
-    shown = sorted(f"{w}x{h}" for h, w in sizes)
-    return ", ".join(shown[:3]) + (f" and {len(shown) - 3} more" if len(shown) > 3 else "")
+    return decode_folder(Path(config.data_path), config.image_size)
 
 
 def _path_digest(path: str | None) -> str:
