@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 
 from raycnn.errors import ConfigError
+from raycnn.optim import restore_scheduler
 from raycnn.training_state import TrainingState
 
 LAST, BEST = "last.pt", "best.pt"
@@ -95,10 +96,10 @@ def restore(trial, checkpoint: dict) -> None:
     _check_same_config(trial.config.to_dict(), checkpoint["config"], trial.checkpoint_dir)
     trial.model.load_state_dict(checkpoint["model"])
     trial.optimizer.load_state_dict(checkpoint["optimizer"])
-    if trial.scheduler is not None:
-        trial.scheduler.load_state_dict(checkpoint["scheduler"])
     trial.scaler.load_state_dict(checkpoint["scaler"])
     trial.state = TrainingState.from_dict(checkpoint["state"])
+    # a schedule over steps continues at the step reached, rebuilt for this run's length (more epochs may be asked)
+    restore_scheduler(trial.scheduler, checkpoint["scheduler"], trial.state.epoch * trial.steps_per_epoch)
     trial.best_weights = checkpoint["best"]
     rng = checkpoint["rng"]
     torch.set_rng_state(rng["torch"].cpu())

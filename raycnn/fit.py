@@ -31,7 +31,7 @@ from raycnn.data import Dataset, cache_folder, load_dataset
 from raycnn.errors import RaycnnError
 from raycnn.metrics import confusion_matrix, per_class_metrics
 from raycnn.models import build_model, count_parameters
-from raycnn.optim import build_optimizer, build_scheduler, step_scheduler_after_epoch
+from raycnn.optim import build_optimizer, build_scheduler, step_scheduler_after_batch, step_scheduler_after_epoch
 from raycnn.precision import autocast, choose_precision, resolve_device
 from raycnn.training_state import EpochMetrics, TrainingState
 
@@ -106,6 +106,7 @@ class Trial:
     checkpoint_dir: Path | None = None
     on_improvement: Callable[[TestEvaluation], None] | None = None
     best_test: TestEvaluation | None = None   # the best weights' test results, once computed
+    steps_per_epoch: int = 0       # training steps (batches) per epoch: where a resumed schedule continues
     read_in_blocks: bool = False   # the training split is larger than the memory it could be paged into
     durable_checkpoints: bool = True   # fsync'd; off for a scratch folder copied durably elsewhere
 
@@ -163,7 +164,7 @@ def prepare_trial(config: RunConfig, out_dir: str | Path | None, resume: bool) -
         order_generator=torch.Generator().manual_seed(config.train.seed),
         augment_generator=torch.Generator(device=device).manual_seed(config.train.seed + 1),
         precision=precision, data=_to_device(dataset, device), state=TrainingState(),
-        checkpoint_dir=checkpoint_dir)
+        checkpoint_dir=checkpoint_dir, steps_per_epoch=steps)
     trial.read_in_blocks = trial.data["train_x"].device.type == "cpu" and exceeds_memory(trial.data["train_x"])
     if checkpoint:
         ckpt.restore(trial, checkpoint)
@@ -261,8 +262,7 @@ def _train_step(trial: Trial, images: torch.Tensor, labels: torch.Tensor) -> tup
     trial.scaler.scale(loss).backward()
     trial.scaler.step(trial.optimizer)
     trial.scaler.update()
-    if trial.config.train.schedule == "onecycle":
-        trial.scheduler.step()
+    step_scheduler_after_batch(trial.scheduler)
     return logits, loss
 
 
@@ -273,9 +273,12 @@ def evaluate(trial: Trial, images: torch.Tensor, labels: torch.Tensor) -> tuple[
     labels = labels.to(trial.device)     # the images stay where they are: batches are moved over
     loss_sum = torch.zeros((), device=trial.device, dtype=torch.float64)
     predictions = []
+    mirror = trial.config.train.test_time_flip and trial.dataset.flip_keeps_label
     for batch, batch_labels in trial.pipeline.batches(images, labels, 2 * trial.config.train.batch_size):
         with autocast(trial.device, trial.precision):
             logits = trial.model(batch)
+            if mirror:                   # test-time flip: the mean of the image's and its mirror's logits
+                logits = (logits + trial.model(batch.flip(3))) / 2
         loss_sum += F.cross_entropy(logits.float(), batch_labels, reduction="sum").double()
         predictions.append(logits.argmax(1))
     predicted = torch.cat(predictions)

@@ -87,19 +87,47 @@ def test_every_optimizer_learns(optimizer, lr):
     assert result.test_accuracy > 0.5
 
 
-@pytest.mark.parametrize("schedule", ["constant", "cosine", "onecycle", "reduce_on_plateau"])
+@pytest.mark.parametrize("schedule", ["constant", "cosine", "linear", "onecycle", "reduce_on_plateau"])
 def test_schedules_shape_the_learning_rate(schedule):
     result = fit(digits(schedule=schedule, epochs=4, lr=0.01, plateau_patience=0, plateau_factor=0.5))
     lrs = [m.lr for m in result.history]
     if schedule == "constant":
         assert lrs == [0.01] * 4
-    elif schedule in ("cosine", "onecycle"):
+    elif schedule in ("cosine", "linear", "onecycle"):
         assert lrs[-1] < 0.001
     else:  # patience 0: halve after every epoch whose val loss is not a new best (torch's 1e-4 rule)
         losses = [m.val_loss for m in result.history]
         for i in range(1, 4):
             improved = losses[i] < min(losses[:i]) * (1 - 1e-4)
             assert lrs[i] == pytest.approx(lrs[i - 1] if improved else lrs[i - 1] * 0.5)
+
+
+def test_warmup_rises_to_the_peak_then_the_schedule_decays():
+    from raycnn.optim import lr_factor
+
+    assert [lr_factor("linear", s, 10, 2) for s in (0, 1, 2)] == pytest.approx([1 / 3, 2 / 3, 1.0])
+    assert lr_factor("linear", 9, 10, 2) == pytest.approx(0.125)
+    assert lr_factor("constant", 5, 10, 0) == 1.0 and lr_factor("cosine", 0, 10, 0) == 1.0
+    assert lr_factor("onecycle", 0, 100) == pytest.approx(1 / 25) and lr_factor("onecycle", 30, 100) == 1.0
+
+
+@pytest.mark.parametrize("schedule", ["constant", "cosine", "linear", "onecycle", "reduce_on_plateau"])
+def test_resume_with_more_epochs_rebuilds_the_schedule_for_the_new_length(tmp_path, schedule):
+    """Training a finished run longer (--resume with more epochs): the schedule continues from the epoch
+    reached, as it would for a run planned with the new length from the start."""
+    from raycnn.optim import lr_factor
+
+    short = dict(schedule=schedule, lr=0.01, warmup_epochs=0.5 if schedule == "linear" else 0.0)
+    fit(digits(epochs=2, **short), out_dir=tmp_path)
+    longer = fit(digits(epochs=4, **short), out_dir=tmp_path, resume=True)
+    assert longer.epochs_completed == 4 and [m.epoch for m in longer.history] == [1, 2, 3, 4]
+    if schedule not in ("constant", "reduce_on_plateau"):
+        trial = prepare_trial(digits(epochs=4, **short), None, False)
+        total, warmup = 4 * trial.steps_per_epoch, round(short["warmup_epochs"] * trial.steps_per_epoch)
+        for epoch in (3, 4):        # the rate at the end of each resumed epoch: the 4-epoch schedule's
+            step = min(epoch * trial.steps_per_epoch, total - 1)
+            assert longer.history[epoch - 1].lr == pytest.approx(0.01 * lr_factor(schedule, step, total, warmup))
+        assert longer.history[1].lr > longer.history[3].lr
 
 
 def test_nan_loss_raises_diverged():
