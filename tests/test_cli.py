@@ -75,7 +75,7 @@ def test_config_file_and_set_overrides(tmp_path):
 
 
 @pytest.mark.parametrize("args,message", [
-    (["--arch", "vgg16"], "model.arch: 'vgg16' is not valid; choose one of: alexnet, alexnet_cifar"),
+    (["--arch", "vgg16"], "model.arch: 'vgg16' is not valid; choose one of: airbench, alexnet, alexnet_cifar"),
     (["--dataset", "svhn"], "data.dataset: 'svhn' is not valid; choose one of: cifar10"),
     (["--epochs", "-3"], "train.epochs: -3 is out of range; it must be >= 1"),
     (["--epochs", "many"], "argument --epochs: invalid int value: 'many'"),

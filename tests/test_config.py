@@ -28,7 +28,7 @@ def test_round_trip_through_a_plain_dict():
     ({"train": {"epochs": "ten"}}, "train.epochs: expected an integer, got 'ten'"),
     ({"train": {"lr": True}}, "train.lr: expected a number, got True"),
     ({"train": {"optimizer": "rmsprop"}}, "train.optimizer: 'rmsprop' is not valid; choose one of: adam, adamw"),
-    ({"model": {"arch": "vgg"}}, "model.arch: 'vgg' is not valid; choose one of: alexnet,"),
+    ({"model": {"arch": "vgg"}}, "model.arch: 'vgg' is not valid; choose one of: airbench, alexnet,"),
     ({"data": {"val_fraction": 0.95}}, "data.val_fraction: 0.95 is out of range"),
     ({"augment": {"classes": ["cat"]}}, "augment.classes and augment.class_preset go together"),
     ({"model": {"arch": "resnet18", "dropout": 0.2}}, "model.dropout: resnet18 does not take this option"),
