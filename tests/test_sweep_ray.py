@@ -16,6 +16,7 @@ from conftest import REPO, fill_disk, read_hparams, read_images, read_scalars, r
 from raycnn.config import DataConfig
 from raycnn.data import load_dataset
 from raycnn.sweep.storage import run_work_root
+from raycnn.sweep.trainable import HOLD
 from raycnn.tensorboard import EPOCH_TAGS, STATUS_CODES
 
 pytestmark = pytest.mark.slow
@@ -45,8 +46,8 @@ def table(run_dir: Path, name: str) -> list[dict]:
 
 def wait_for_trials(run_dir: Path, process: subprocess.Popen, what: str, ready, timeout: float = 300) -> list[dict]:
     """Poll trials.parquet until `ready(rows)`; on timeout kill the sweep's process group and fail."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    deadline, rows = time.monotonic() + timeout, []
+    while time.monotonic() < deadline and process.poll() is None:
         time.sleep(0.5)
         try:
             rows = table(run_dir, "trials")
@@ -55,7 +56,9 @@ def wait_for_trials(run_dir: Path, process: subprocess.Popen, what: str, ready, 
         if ready(rows):
             return rows
     os.killpg(process.pid, signal.SIGKILL)
-    pytest.fail(f"the sweep never reached the point where {what}")
+    out, err = process.communicate()
+    seen = [(r["trial_id"], r["status"], r["epochs_completed"], r["node_id"], r["error"]) for r in rows]
+    pytest.fail(f"the sweep never reached the point where {what}; trials: {seen}\n{out[-1500:]}\n{err[-1500:]}")
 
 
 def write_sweep(path: Path, body: str) -> Path:
@@ -330,9 +333,11 @@ scheduler: {{kind: fifo}}
     assert len(state) / len(trials) < 60_000          # it was ~150 kB per trial with 100 classes, 1 epoch
 
 
-def test_sweep_on_a_simulated_gpu_cluster_packs_fractional_gpus_and_survives_losing_a_node(tmp_path):
+def test_sweep_on_a_simulated_gpu_cluster_packs_fractional_gpus_and_survives_losing_a_node(tmp_path, monkeypatch):
     from ray.cluster_utils import Cluster
 
+    release = tmp_path / "release"
+    monkeypatch.setenv(HOLD, f"2:{release}")                         # every trial waits after epoch 2
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0})  # trials only on workers
     try:
         workers = [cluster.add_node(num_cpus=2, num_gpus=1) for _ in range(2)]   # one (simulated) GPU each
@@ -347,12 +352,13 @@ max_failures: 3
         run_dir = tmp_path / "runs" / "test"
         process = start_sweep(str(sweep), "--storage", str(tmp_path / "runs"), "--address", cluster.address)
         victim = workers[1]
-        rows = wait_for_trials(run_dir, process, "two trials share each worker's GPU, 2 epochs in", lambda rows: all(
-            sum(r["node_id"] == w.node_id and r["status"] == "running" for r in rows) == 2 for w in workers)
-            and any(r["node_id"] == victim.node_id and (r["epochs_completed"] or 0) >= 2 for r in rows))
+        rows = wait_for_trials(run_dir, process, "two trials share each worker's GPU, held after epoch 2", lambda rows:
+                               all(sum(r["node_id"] == w.node_id and r["status"] == "running" for r in rows) == 2
+                                   for w in workers) and all(r["epochs_completed"] == 2 for r in rows))
         assert {r["gpu_ids"] for r in rows} == {'["0"]'}      # half a GPU each: two trials on one GPU
         moved = [r["trial_id"] for r in rows if r["node_id"] == victim.node_id and r["status"] == "running"]
         cluster.remove_node(victim)                        # the node disappears mid-trial
+        release.touch()
         code, out, err = finish(process)
         assert code == 0, err[-3000:]
         assert "datasets ready on 3 node(s)" in out          # each node prepared the data once

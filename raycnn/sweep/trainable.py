@@ -25,6 +25,7 @@ import dataclasses
 import json
 import os
 import shutil
+import time
 from pathlib import Path
 
 import ray
@@ -41,6 +42,7 @@ from raycnn.sweep.trial_checkpoints import TrialCheckpoints
 from raycnn.tensorboard import EpochLogger, hyperparameters
 
 TEST_FILE = "test_at_best.json"
+HOLD = "RAYCNN_TEST_HOLD"   # tests only: "EPOCH:FILE" holds every trial after it reports EPOCH until FILE exists
 METRIC = "val_accuracy"
 TIME_ATTR = "epoch"  # not training_iteration: that restarts from 1 when a trial is restored
 
@@ -97,6 +99,7 @@ def _run(spec: dict, config, work: Path) -> None:
         own.save(checkpoints, metrics.epoch)      # before the report: every reported epoch is in a checkpoint
         tune.report({**base, **dataclasses.asdict(metrics), **_test_columns(best["test"]), "final": False,
                      **_pop(catch_up)})
+        _hold_for_test(metrics.epoch)
 
     result, end = None, {}
     try:
@@ -115,6 +118,15 @@ def _run(spec: dict, config, work: Path) -> None:
         board.close(final_test=result.test_evaluation() if result is not None else None,
                     status=end.get("status"), detail=end.get("error") or end.get("stop_reason") or "")
     tune.report({**end, **_pop(catch_up)})
+
+
+def _hold_for_test(epoch: int) -> None:
+    """Tests only: with RAYCNN_TEST_HOLD=EPOCH:FILE a trial waits after reporting EPOCH until FILE exists, so
+    a test kills or inspects a sweep at a known point instead of guessing with sleeps."""
+    at, _, release = os.environ.get(HOLD, "").partition(":")
+    if at and epoch == int(at):
+        while not os.path.exists(release):
+            time.sleep(0.05)
 
 
 def _pop(once: dict) -> dict:
