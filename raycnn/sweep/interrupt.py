@@ -1,5 +1,5 @@
 """Stopping a sweep cleanly: Ctrl-C (SIGINT), SIGTERM (what a cluster scheduler or `kill` sends), or a
-full disk. The first one asks Ray Tune to stop as it does on its own interrupt signal (SIGUSR1): running
+full disk. The first one asks Ray Tune to stop as it does on its own interrupt (tune_bridge.stop_tune): running
 trials are stopped (each continues from its last epoch's checkpoint on `--resume`), Tune saves its
 experiment state and the result tables are written, with those trials marked `interrupted`. A second
 Ctrl-C or SIGTERM quits at once (KeyboardInterrupt): nothing already checkpointed is lost either way.
@@ -10,6 +10,8 @@ from __future__ import annotations
 import signal
 import sys
 import threading
+
+from raycnn.sweep.tune_bridge import stop_tune
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 _reason: list[str] = []          # why the sweep was asked to stop, once it was
@@ -40,11 +42,7 @@ def request_stop(reason: str) -> bool:
     """Ask the running Tune experiment to stop after its current step; False when none is running."""
     if not _reason:
         _reason.append(reason)
-    tune_handler = signal.getsignal(signal.SIGUSR1) if hasattr(signal, "SIGUSR1") else None
-    if not callable(tune_handler) or tune_handler is _on_signal:
-        return False
-    tune_handler(signal.SIGUSR1, None)
-    return True
+    return stop_tune()
 
 
 def _on_signal(signum, frame) -> None:

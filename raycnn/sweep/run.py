@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import json
-import logging
 import os
 import sys
 import time
@@ -18,6 +17,7 @@ from raycnn.errors import ConfigError
 from raycnn.sweep.placement import AUTOSCALER_NODES, autoscaler_nodes, check_cluster, fits
 from raycnn.sweep.spec import SweepConfig, TrialSpec
 from raycnn.sweep.results import table_folder
+from raycnn.sweep.tune_bridge import quiet_tune_logs, tune_state_files
 from raycnn.sweep.storage import (RESULTS, RunStorage, check_writable, remove_work_root, shared_board,
                                   tensorboard_logdir)
 
@@ -61,7 +61,7 @@ def check_tune_state(storage: RunStorage) -> None:
     a disk that filled during that copy leaves it cut short. Say so before Ray starts, not in a traceback."""
     if not storage.local:
         return
-    states = sorted(Path(storage.root).glob("experiment_state-*.json"), key=lambda p: p.stat().st_mtime)
+    states = tune_state_files(storage.root)
     if not states:
         raise ConfigError(f"--resume: {storage.location} holds no Ray Tune state (the sweep was stopped before "
                           f"Tune started); run it again with --name NEW, or remove the folder")
@@ -249,6 +249,7 @@ def start_ray(address: str | None) -> None:
     import ray
 
     from raycnn.config import absolute_path
+    from raycnn.sweep import interrupt
 
     if os.environ.get("RAYCNN_CACHE_DIR"):   # trials inherit it, in working folders of their own
         os.environ["RAYCNN_CACHE_DIR"] = absolute_path(os.environ["RAYCNN_CACHE_DIR"])
@@ -260,23 +261,12 @@ def start_ray(address: str | None) -> None:
     os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"
     # a trial's error is one line in the trials table and the summary, not a traceback on the terminal
     os.environ.setdefault("TUNE_PRINT_ALL_TRIAL_ERRORS", "0")
-    logging.getLogger("ray.tune.tune").addFilter(_quiet_tune)
+    quiet_tune_logs(lambda: (interrupt.stop_reason() or "").startswith("storage full"))
     if address is None:
         # "local": never join a stale cluster named in Ray's temp folder (ray_current_cluster)
         ray.init(address="local", include_dashboard=False, log_to_driver=False, logging_level="ERROR")
     else:
         ray.init(address=address, log_to_driver=False, logging_level="ERROR")
-
-
-def _quiet_tune(record) -> bool:
-    """Drop Tune's line listing unfinished trials (the summary says which did not finish, and how to go
-    on), and, once a full disk has stopped the sweep, the traceback of the state save it refused."""
-    from raycnn.sweep import interrupt
-
-    message = str(record.msg)
-    full = (interrupt.stop_reason() or "").startswith("storage full")
-    return not (message.startswith("Trials did not complete")
-                or (full and message.startswith("Experiment state snapshotting failed")))
 
 
 def prepare_datasets(trials: list[TrialSpec]) -> None:

@@ -30,6 +30,7 @@ from ray.tune.search import Searcher
 
 from raycnn.errors import ConfigError
 from raycnn.sweep.spec import Dimension, SweepConfig, TrialSpec, confirm_trials
+from raycnn.sweep.tune_bridge import CellView, tell_bohb
 
 CONFIRM = "confirm"
 
@@ -180,10 +181,8 @@ class CellSearcher(Searcher):
         """An outcome the cell's searcher did not see through its own trial: a slot that ran on after
         Tune's last save. BOHB takes it as a result at a budget of the epochs that slot ran."""
         inner = self.inner[cell]
-        if hasattr(inner, "bohber"):               # TuneBOHB: no add_evaluated_point; its own job wrapper
-            from ray.tune.search.bohb.bohb_search import _BOHBJobWrapper
-
-            inner.bohber.new_result(_BOHBJobWrapper(-score, max(int(epochs), 1), dict(values)))
+        if self.kind == "bohb":                    # TuneBOHB has no add_evaluated_point
+            tell_bohb(inner, values, score, epochs)
         else:
             inner.add_evaluated_point(dict(values), score)
 
@@ -233,7 +232,7 @@ class CellSearcher(Searcher):
 class CellScheduler(FIFOScheduler):
     """One scheduler per cell, ASHA or BOHB's HyperBand brackets ("hyperband"): a trial is only compared
     with (stopped, paused and resumed against) trials of its own cell. Each cell's scheduler sees the
-    experiment through `_CellView`, which lists the cell's trials only: HyperBand decides that a bracket
+    experiment through `tune_bridge.CellView`, which lists the cell's trials only: HyperBand decides that a bracket
     can move on when none of its trials runs, which must not wait for other cells' trials."""
 
     def __init__(self, kind: str = "asha", searcher: CellSearcher | None = None, **options: Any):
@@ -256,54 +255,32 @@ class CellScheduler(FIFOScheduler):
     def on_trial_add(self, tune_controller, trial) -> None:
         if trial.status == trial.TERMINATED:        # a restored trial that had ended: in a bracket it would
             return                                  # count as live and never report, and the bracket would stall
-        self._of(trial).on_trial_add(_CellView(tune_controller, _cell(trial)), trial)
+        self._of(trial).on_trial_add(CellView(tune_controller, _cell(trial), _cell), trial)
 
     def on_trial_result(self, tune_controller, trial, result: dict) -> str:
-        return self._of(trial).on_trial_result(_CellView(tune_controller, _cell(trial)), trial, result)
+        return self._of(trial).on_trial_result(CellView(tune_controller, _cell(trial), _cell), trial, result)
 
     def on_trial_complete(self, tune_controller, trial, result: dict) -> None:
-        self._of(trial).on_trial_complete(_CellView(tune_controller, _cell(trial)), trial, result)
+        self._of(trial).on_trial_complete(CellView(tune_controller, _cell(trial), _cell), trial, result)
 
     def on_trial_error(self, tune_controller, trial) -> None:
-        self._of(trial).on_trial_error(_CellView(tune_controller, _cell(trial)), trial)
+        self._of(trial).on_trial_error(CellView(tune_controller, _cell(trial), _cell), trial)
 
     def on_trial_remove(self, tune_controller, trial) -> None:
-        self._of(trial).on_trial_remove(_CellView(tune_controller, _cell(trial)), trial)
+        self._of(trial).on_trial_remove(CellView(tune_controller, _cell(trial), _cell), trial)
 
     def choose_trial_to_run(self, tune_controller):
         if self.kind != "hyperband":                 # ASHA: any pending or paused trial, as FIFO
             return super().choose_trial_to_run(tune_controller)
         for cell, scheduler in self.by_cell.items():   # HyperBand: the brackets say which may run
             coming = self.searcher is not None and self.searcher.given[cell] < len(self.searcher.slots[cell])
-            trial = scheduler.choose_trial_to_run(_CellView(tune_controller, cell, coming))
+            trial = scheduler.choose_trial_to_run(CellView(tune_controller, cell, _cell, coming))
             if trial is not None:
                 return trial
         return None
 
     def debug_string(self) -> str:
         return f"{'HyperBand (BOHB)' if self.kind == 'hyperband' else 'ASHA'} per cell ({len(self.by_cell)} cells)"
-
-
-class _CellView:
-    """The Tune controller as one cell's scheduler sees it: the same, except that it lists that cell's
-    trials only, plus a stand-in running trial while the cell's searcher has slots still to give.
-    HyperBand moves a part-full bracket on when none of its trials runs; without the stand-in it would
-    do so whenever the searcher was giving other cells their turn, and stop nothing."""
-
-    def __init__(self, controller, cell: str, coming: bool = False):
-        self._controller, self._cell, self._coming = controller, cell, coming
-
-    def get_trials(self):
-        mine = [t for t in self._controller.get_trials() if _cell(t) == self._cell]
-        return mine + [_Coming()] if self._coming else mine
-
-    def __getattr__(self, name: str):
-        return getattr(self._controller, name)
-
-
-class _Coming:
-    """A trial the cell's searcher has yet to suggest, as HyperBand's check for running trials sees it."""
-    status = "RUNNING"
 
 
 def _cell(trial) -> str:

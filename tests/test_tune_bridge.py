@@ -1,0 +1,136 @@
+"""Every hook of raycnn.sweep.tune_bridge against the installed Ray. A failure here is one line naming the
+Ray version and what changed: what raycnn relies on where Tune has no public API (see the bridge module)."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+import ray
+
+from raycnn.sweep import tune_bridge
+
+
+def broke(what: str) -> str:
+    return f"Ray {ray.__version__}: {what}; see raycnn/sweep/tune_bridge.py"
+
+
+class FakeTrial:
+    """What HyperBand reads of a Tune trial."""
+
+    def __init__(self, trial_id: str, cell: str):
+        self.trial_id, self.status, self.config = trial_id, "RUNNING", {"trial": {"cell": cell}}
+
+    def __repr__(self) -> str:
+        return self.trial_id
+
+
+class FakeController:
+    def __init__(self, trials):
+        self.trials = trials
+        self.search_alg = type("Alg", (), {"searcher": type("S", (), {"on_pause": lambda self, t: None,
+                                                                        "on_unpause": lambda self, t: None})()})()
+
+    def get_trials(self):
+        return self.trials
+
+
+def test_hyperband_waits_for_a_cells_coming_trials_and_moves_on_without_them():
+    from ray.tune.schedulers import HyperBandForBOHB
+
+    scheduler = HyperBandForBOHB(time_attr="epoch", metric="val_accuracy", mode="max", max_t=4, reduction_factor=2)
+    mine = [FakeTrial("a1", "a"), FakeTrial("a2", "a")]
+    other = FakeTrial("b1", "b")                     # another cell's running trial
+    controller = FakeController(mine + [other])
+    cell_of = lambda t: t.config["trial"]["cell"]   # noqa: E731
+    for trial in mine:
+        scheduler.on_trial_add(tune_bridge.CellView(controller, "a", cell_of), trial)
+    for score, trial in zip((0.5, 0.7), mine):
+        decision = scheduler.on_trial_result(tune_bridge.CellView(controller, "a", cell_of), trial,
+                                             {"epoch": 1, "val_accuracy": score})
+        assert decision == "PAUSE", broke("HyperBandForBOHB no longer pauses trials of a part-full bracket")
+        trial.status = "PAUSED"
+    waiting = scheduler.choose_trial_to_run(tune_bridge.CellView(controller, "a", cell_of, coming=True))
+    assert waiting is None, broke("HyperBand moved a bracket on while a running trial was listed (CellView's stand-in)")
+    assert scheduler.choose_trial_to_run(controller) is None   # another cell's trial runs: Tune's own view waits too
+    moved = scheduler.choose_trial_to_run(tune_bridge.CellView(controller, "a", cell_of))
+    assert moved in mine, broke("HyperBand no longer moves a part-full bracket on when none of its trials runs")
+
+
+def test_bohb_takes_a_result_it_did_not_see_through_a_trial():
+    from ray import tune
+    from ray.tune.search.bohb import TuneBOHB
+
+    searcher = TuneBOHB(space=TuneBOHB.convert_search_space({"x": tune.uniform(0, 1)}), metric="acc", mode="max", seed=0)
+    for i in range(8):
+        tune_bridge.tell_bohb(searcher, {"x": i / 10}, score=i / 10, budget=2)
+    seen = getattr(searcher.bohber, "configs", {}).get(2, [])
+    assert len(seen) == 8 and 2 in searcher.bohber.kde_models, broke(
+        "TuneBOHB's model did not take results given through its job wrapper")
+    assert searcher.suggest("next") is not None
+
+
+def test_tune_state_files_are_where_a_resume_reads_them_and_get_state_comes_first(tmp_path, local_ray):
+    from ray import tune
+
+    calls = []
+
+    class Saving(tune.Callback):
+        def get_state(self):
+            calls.append(tune_bridge.tune_state_files(str(tmp_path / "exp")))
+            return None
+
+    tune.Tuner(lambda config: tune.report({"x": 1}), run_config=tune.RunConfig(
+        name="exp", storage_path=str(tmp_path), callbacks=[Saving()], verbose=0)).fit()
+    assert calls, broke("Tune no longer calls Callback.get_state when it saves its experiment state")
+    assert tune_bridge.tune_state_files(str(tmp_path / "exp")), broke(
+        f"Tune's experiment state is no longer saved as {tune_bridge.STATE_GLOB}")
+
+
+def test_stop_tune_ends_fit_and_a_restore_runs_the_trial_again(tmp_path, local_ray, monkeypatch):
+    from ray import tune
+
+    monkeypatch.setenv("TUNE_DISABLE_SIGINT_HANDLER", "1")      # raycnn owns SIGINT, as the sweep does
+    seen, once = {"results": 0}, tmp_path / "stopped-once"
+
+    class StopAtThird(tune.Callback):            # restored with the Tuner: the file says it already stopped
+        def on_trial_result(self, iteration, trials, trial, result, **info):
+            seen["results"] += 1
+            if result["training_iteration"] == 3 and not once.exists():
+                once.touch()
+                seen["asked"] = tune_bridge.stop_tune()
+
+    def steps(config):
+        for step in range(40):
+            time.sleep(0.05)
+            tune.report({"step": step})
+
+    run_config = tune.RunConfig(name="stop", storage_path=str(tmp_path), verbose=0, callbacks=[StopAtThird()])
+    tune.Tuner(steps, run_config=run_config).fit()
+    assert seen.get("asked"), broke(f"Tune no longer registers its interrupt handler in {tune_bridge.TUNE_SIGNAL_MODULE}")
+    assert seen["results"] < 40, broke("Tune's interrupt handler no longer stops the experiment")
+    seen["results"] = 0
+    grid = tune.Tuner.restore(str(tmp_path / "stop"), steps, resume_unfinished=True).fit()
+    assert grid[0].metrics.get("step") == 39, broke(
+        "a trial stopped through Tune's interrupt is not run again by Tuner.restore(resume_unfinished=True)")
+
+
+def test_quiet_tune_logs_filter_on_tunes_own_logger():
+    import inspect
+
+    import ray.tune.tune as tune_module
+
+    source = inspect.getsource(tune_module)
+    for message in tune_bridge.QUIET_MESSAGES:
+        assert message in source, broke(f"Tune no longer logs {message!r} from {tune_bridge.TUNE_SIGNAL_MODULE}")
+    assert tune_module.__name__ == tune_bridge.TUNE_SIGNAL_MODULE
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR",
+             _node_ip_address="127.0.0.1")
+    yield
+    ray.shutdown()
