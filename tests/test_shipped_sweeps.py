@@ -1,0 +1,114 @@
+"""Every file in sweeps/ runs as its README says, the way users run it: from their own project folder (not
+the checkout), with relative paths for the data, their model file and the storage, changed only by --set
+(the offline data, a tiny subset, 1 epoch, CPU). Data that is not offline (CIFAR-100, the 5 flower
+photos) is planned with --dry-run and run on a small synthetic stand-in. Every trial must end
+(completed, or stopped early by its scheduler) and `python -m analysis` must build the report."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from PIL import Image
+
+from conftest import CIFAR_PRESENT, MNIST_PRESENT, REPO, SHARED_DATASETS
+
+pytestmark = pytest.mark.slow
+SWEEPS = REPO / "sweeps"
+TINY = ["fixed.train.epochs=1", "resources.cpus=1", "resources.gpus=0", "fixed.train.device=cpu",
+        "fixed.train.precision=fp32"]    # fp32: no timing of bf16 against fp32 for each new model
+SHARED = (SHARED_DATASETS / "FashionMNIST").is_dir() and (SHARED_DATASETS / "flowers17").is_dir()
+# file -> (--set overrides beyond TINY, the data it needs offline)
+RUNS = {
+    "quickstart": (["scheduler.grace_period=1"], None),
+    "your_model": ([], None),
+    "tuned_digits": (["tune.num_samples=2", "tune.confirm_seeds=1", "scheduler.grace_period=1"], None),
+    "bohb_digits": (["fixed.train.epochs=2", "tune.num_samples=2", "tune.confirm_seeds=1"], None),
+    "kernels": (["fixed.data.data_root=DATA", "fixed.data.subset=0.02", "space.data.dataset=[mnist,fashion_mnist,cifar10]",
+                 "space.model.kernel_size=[3]", "space.augment.preset=[flip_crop]", "scheduler.grace_period=1"], "shared"),
+    "custom_vs_alexnet": (["fixed.data.data_root=DATA", "fixed.data.subset=0.02", "seeds=1"], "shared"),
+    "sample25": (["fixed.data.data_root=DATA", "fixed.data.subset=0.02", "seeds=1"], "shared"),
+    "augmentation": (["fixed.data.data_root=DATA", "fixed.data.subset=0.02", "seeds=1"], "shared"),
+    "fashion_mnist": (["fixed.data.data_root=DATA", "fixed.data.subset=0.02", "seeds=1"], "shared"),
+    "flowers17": (["fixed.data.data_path=DATA/flowers17", "fixed.data.subset=0.05"], "shared"),
+    "alexnet_original": (["fixed.data.data_path=STANDIN5", "seeds=1"], "synthetic"),
+    "cifar100_kernels": (["fixed.data.dataset=imagefolder", "fixed.data.data_path=STANDIN100", "seeds=1"], "synthetic"),
+    "tuned_kernels": (["fixed.data.data_path=STANDIN100", "fixed.data.dataset=imagefolder", "tune.num_samples=2",
+                       "tune.confirm_seeds=1", "scheduler.grace_period=1"], "synthetic"),
+}
+NOT_OFFLINE = {"alexnet_original": "data/flowers", "cifar100_kernels": "cifar100", "tuned_kernels": "cifar100",
+               "kernels": "cifar100"}
+
+
+def test_every_shipped_sweep_file_has_a_run_here():
+    assert sorted(RUNS) == sorted(p.stem for p in SWEEPS.glob("*.yaml"))
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> Path:
+    """A user's project folder beside nothing of raycnn's: their model file, synthetic stand-ins for the
+    data that is not offline; the shared datasets reached by a relative path."""
+    folder = tmp_path_factory.mktemp("project")
+    shutil.copytree(REPO / "examples", folder / "examples")
+    stand_in(folder / "standin5", classes=5, per_class=4, size=64)
+    stand_in(folder / "standin100", classes=100, per_class=3, size=32)
+    return folder
+
+
+def stand_in(root: Path, classes: int, per_class: int, size: int) -> None:
+    rng = np.random.default_rng(0)
+    for split, count in (("train", per_class), ("test", 2)):
+        for c in range(classes):
+            (root / split / f"c{c:03d}").mkdir(parents=True)
+            for i in range(count):
+                Image.fromarray(rng.integers(0, 255, (size, size, 3), dtype=np.uint8)).save(
+                    root / split / f"c{c:03d}" / f"{i}.png")
+
+
+def sweep_cli(project: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    return subprocess.run([sys.executable, "-m", "raycnn.sweep", *args], cwd=project, capture_output=True,
+                          text=True, timeout=600, env=env)
+
+
+def overrides(project: Path, name: str) -> list[str]:
+    data = os.path.relpath(SHARED_DATASETS, project)
+    swap = {"DATA": data, "STANDIN5": "standin5", "STANDIN100": "standin100"}
+    found = []
+    for item in TINY + RUNS[name][0]:
+        for word, path in swap.items():
+            item = item.replace(word, path)
+        found += ["--set", item]
+    return found
+
+
+@pytest.mark.parametrize("name", sorted(RUNS))
+def test_shipped_sweep_runs_from_a_project_folder(project, name):
+    needs = RUNS[name][1]
+    if needs == "shared" and not (SHARED and MNIST_PRESENT and CIFAR_PRESENT):
+        pytest.skip(f"the offline datasets are not in {SHARED_DATASETS}")
+    file = os.path.relpath(SWEEPS / f"{name}.yaml", project)
+    if name in NOT_OFFLINE:
+        plan = sweep_cli(project, file, "--dry-run")
+        assert plan.returncode == 0, plan.stderr[-2000:]
+        assert "trials" in plan.stdout
+    run = sweep_cli(project, file, "--storage", "runs", *overrides(project, name))
+    assert run.returncode == 0, (run.stdout[-3000:], run.stderr[-3000:])
+    run_dir = project / "runs" / name
+    rows = pq.read_table(run_dir / "results" / "trials.parquet").to_pylist()
+    assert rows and {r["status"] for r in rows} <= {"completed", "early_stopped"}, \
+        [(r["trial_name"], r["status"], r["error"]) for r in rows if r["status"] not in ("completed", "early_stopped")]
+    recorded = (run_dir / "sweep.yaml").read_text()
+    assert str(project) in recorded and "data_root: data\n" not in recorded     # paths recorded absolute
+    report = subprocess.run([sys.executable, "-m", "analysis", f"runs/{name}"], cwd=project, capture_output=True,
+                            text=True, timeout=300)
+    assert report.returncode == 0, report.stderr[-3000:]
+    assert (run_dir / "report" / "report.html").stat().st_size > 10_000
+    assert json.loads((run_dir / "report" / "findings.json").read_text())["leaderboard"]
