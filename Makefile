@@ -1,6 +1,7 @@
 # `make run`: set up .venv, install raycnn, run the offline quickstart sweep (digits, Ray Tune, ASHA)
 #             and its report (python -m analysis).
-# `make test`: set up .venv, install raycnn with its test tools, run the test suite.
+# `make test`: set up .venv, install raycnn with its test tools, check the code (ruff, import contracts in
+#             pyproject.toml), run the test suite (PYTEST_ARGS=... passes options to pytest).
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -19,7 +20,9 @@ run: $(STAMP)
 	$(PY) -m analysis runs/$$name
 
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
+	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(PY) benchmarks/throughput.py

@@ -186,7 +186,8 @@ class Dataset:
         overall = self.boot.mean(members).point
         # each trial is a unit: the spread of its class gaps over seeds *and* configurations is the
         # noise a one-seed sweep can still measure (a real configuration effect on a class only widens it)
-        gaps = self.boot.mean([(k, k) for k in pool.index], transform=lambda v: np.concatenate([_gap(v, 1, size), _gap(v, 1 + size, size)], -1))
+        gaps = self.boot.mean([(k, k) for k in pool.index],
+                              transform=lambda v: np.concatenate([_gap(v, 1, size), _gap(v, 1 + size, size)], -1))
         p_f1, p_recall = gaps.p_values(slice(0, size), below=True), gaps.p_values(slice(size, 2 * size), below=True)
         error = gaps.standard_error(slice(0, size))
         top = self.boot.mean([(k, s) for k, s in zip(best.index, best["seed"])]).point

@@ -138,7 +138,7 @@ def weak_blocks(found: dict) -> list[tuple]:
     header = ["dataset", "arch", "rank", "class", "F1 (mean)", "vs mean class", "recall (mean)", "F1 (best config)",
               "Holm p", "weak"]
     shown, rest = [], []
-    for (dataset, arch), rows in _by_group(found["class_ranking"]).items():
+    for rows in _by_group(found["class_ranking"]).values():
         size = len(rows)
         for r in rows:
             cells = [r["dataset"], r["arch"], str(r["rank"]), r["class"], f"{r['f1']:.3f}", f"{r['gap']:+.3f}",

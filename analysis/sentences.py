@@ -204,7 +204,8 @@ def effect_sentences(findings: dict) -> list[str]:
 def tuning_sentences(findings: dict) -> list[str]:
     out = []
     for c in findings.get("tuning", []):
-        out.append(f"{c['cell']} ({c['dataset']}): {c['trials']} tuning trials ({c['stopped_early']} stopped early by {c['stopped_by']}), "
+        out.append(f"{c['cell']} ({c['dataset']}): {c['trials']} tuning trials "
+                   f"({c['stopped_early']} stopped early by {c['stopped_by']}), "
                    f"best validation accuracy {c['best_val_accuracy']:.3f} with {c['best_values']}; compared on its "
                    f"confirm trials (fresh seeds) only.")
     return out

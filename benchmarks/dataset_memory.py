@@ -203,7 +203,8 @@ def main() -> None:
             print(f"one epoch with {limit}: {row['images_per_second']:.0f} images/s, "
                   f"val accuracy {row['val_accuracy']:.3f}, RSS at the end {row['rss_mb']:.0f} MB{peak}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"dataset_mb": size_mb, "sharing": rows, "data_mb_per_trial_mapped": extra, "data_mb_per_trial_copied": copied,
+    args.out.write_text(json.dumps({"dataset_mb": size_mb, "sharing": rows, "data_mb_per_trial_mapped": extra,
+                                    "data_mb_per_trial_copied": copied,
                                     "larger_than_memory": large}, indent=2))
     print(f"wrote {args.out}")
 

@@ -1,4 +1,6 @@
-"""Real sweeps through Ray at scale: `python benchmarks/sweep_scale.py [--trials 300] [--class-trials 200] [--classes 10 100 1000]`.
+"""Real sweeps through Ray at scale.
+
+    python benchmarks/sweep_scale.py [--trials 300] [--class-trials 200] [--classes 10 100 1000]
 
 1. Wall time of N one-second trials (digits, custom_cnn, 1 epoch each, 2 at a time, FIFO) through
    `python -m raycnn.sweep` (tables, TensorBoard, test files, checkpoints, progress line) against bare

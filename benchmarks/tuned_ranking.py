@@ -9,7 +9,8 @@ accuracy at the learning rate with the best mean validation accuracy. Then, at t
 replicate (24 trials of 4 epochs each): the tuned comparison (tune: TPE over train.lr, 4 tuning trials
 per cell, 2 confirm seeds; scored on the confirm trials), the same with BOHB (7 tuning trials per cell in
 HyperBand brackets, keep 1/2: about the epochs of TPE's 4; the epochs each spent are in the table) and the
-fixed-lr comparison (lr 1e-3, 6 seeds per cell). `--methods` picks some of tpe, bohb, fixed. Each replicate uses other seeds (the searchers' seed, the fixed grid's training seeds).
+fixed-lr comparison (lr 1e-3, 6 seeds per cell). `--methods` picks some of tpe, bohb, fixed. Each replicate uses
+other seeds (the searchers' seed, the fixed grid's training seeds).
 Agreement with the reference: Kendall's tau of the 4 cells' order, and whether the top cell matches.
 Real sweeps through Ray on this machine: several minutes.
 """
@@ -124,7 +125,7 @@ def main() -> None:
     summary = {m: {"mean_kendall_tau": float(np.mean([x["kendall_tau"] for x in rows if x["method"] == m])),
                    "same_top_cell": sum(x["same_top_cell"] for x in rows if x["method"] == m)}
                for m in (names[k] for k in methods)}
-    print(f"reference (fine lr grid, best lr per cell): " + ", ".join(f"{c} {s:.3f}" for c, s in
+    print("reference (fine lr grid, best lr per cell): " + ", ".join(f"{c} {s:.3f}" for c, s in
                                                                        sorted(reference.items(), key=lambda i: -i[1])))
     print(f"{'method':<16}{'replicate':>10}{'kendall tau':>13}{'same top':>10}{'epochs':>8}   scores")
     for x in rows:
