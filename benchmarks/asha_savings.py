@@ -22,7 +22,8 @@ sys.path.insert(0, str(REPO))
 import pyarrow.parquet as pq  # noqa: E402
 
 from raycnn.sweep.run import run_sweep  # noqa: E402
-from raycnn.sweep.spec import expand_trials, sweep_from_dict  # noqa: E402
+from raycnn.sweep.expand import expand_trials  # noqa: E402
+from raycnn.sweep.spec import sweep_from_dict  # noqa: E402
 
 
 def run(kind: str, storage: str, epochs: int) -> dict:

@@ -32,7 +32,8 @@ sys.path.insert(0, str(REPO))
 from raycnn.sweep.progress import ProgressPrinter  # noqa: E402
 from raycnn.sweep.results import write_test_results  # noqa: E402
 from raycnn.sweep.run import record_trial_end, trial_dicts  # noqa: E402
-from raycnn.sweep.spec import expand_trials, sweep_from_dict  # noqa: E402
+from raycnn.sweep.expand import expand_trials  # noqa: E402
+from raycnn.sweep.spec import sweep_from_dict  # noqa: E402
 from raycnn.sweep.tables import ResultTables  # noqa: E402
 
 CHECKPOINT_PERIOD_S = 10.0   # Tune saves its experiment state (and so calls get_state) at least this often

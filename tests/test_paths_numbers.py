@@ -88,7 +88,7 @@ def test_sweep_storage_and_data_are_absolute_in_the_loaded_sweep(tmp_path, monke
                              "space": {"data.data_root": ["d1", "d2"]}}, "s.yaml")
     assert sweep.storage == str(tmp_path / "out" / "runs")
     assert sweep.fixed.data.data_root == str(tmp_path / "d")
-    from raycnn.sweep.spec import expand_trials
+    from raycnn.sweep.expand import expand_trials
 
     assert [t.config.data.data_root for t in expand_trials(sweep)] == [str(tmp_path / "d1"), str(tmp_path / "d2")]
 

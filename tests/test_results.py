@@ -12,7 +12,8 @@ import pytest
 
 from raycnn.sweep.results import SHARD_TRIALS, part_file, read_test_table, write_test_results
 from raycnn.sweep.run import trial_dicts
-from raycnn.sweep.spec import expand_trials, sweep_from_dict
+from raycnn.sweep.expand import expand_trials
+from raycnn.sweep.spec import sweep_from_dict
 from raycnn.sweep.storage import RunStorage
 from raycnn.sweep.tables import ResultTables
 

@@ -10,8 +10,9 @@ import pytest
 
 from conftest import REPO, fill_disk, small_disk
 from raycnn.errors import ConfigError
-from raycnn.sweep.__main__ import asha_epochs
-from raycnn.sweep.spec import expand_trials, load_sweep, sweep_from_dict
+from raycnn.sweep.hyperband import asha_epochs
+from raycnn.sweep.expand import expand_trials
+from raycnn.sweep.spec import load_sweep, sweep_from_dict
 from raycnn.sweep.validate import find_problems
 
 SWEEP_FILES = sorted((REPO / "sweeps").glob("*.yaml"))

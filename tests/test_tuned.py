@@ -51,6 +51,18 @@ def test_a_bad_tune_block_is_one_line_and_exit_2(tmp_path, tune, message, capsys
     assert len(err.strip().splitlines()) == 1
 
 
+def test_bohb_without_its_extra_is_one_line_naming_the_extra(tmp_path, capsys, monkeypatch):
+    import sys
+
+    from raycnn.sweep.__main__ import main
+
+    monkeypatch.setitem(sys.modules, "hpbandster", None)      # as after `pip install raycnn` (no [bohb])
+    code = main([str(write_sweep(tmp_path / "b.yaml", BOHB)), "--dry-run"])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "bohb needs hpbandster and ConfigSpace (hpbandster is not installed): pip install 'raycnn[bohb]'" in err
+
+
 def test_dry_run_shows_cells_and_both_stages(tmp_path):
     code, out, err = finish(start_sweep(str(write_sweep(tmp_path / "t.yaml", TUNED)), "--dry-run"))
     assert code == 0, err
@@ -109,7 +121,8 @@ def test_a_killed_search_resumes_where_it_was_then_confirms(tmp_path):
 
 
 def test_per_makes_the_cells_and_searches_the_other_space_keys(tmp_path):
-    from raycnn.sweep.spec import expand_trials, load_sweep
+    from raycnn.sweep.expand import expand_trials
+    from raycnn.sweep.spec import load_sweep
 
     body = TUNED.replace("space: {model.kernel_size: [3, 5]}",
                          "space: {model.kernel_size: [3, 5], augment.preset: [none, flip_crop]}")

@@ -20,8 +20,10 @@ from typing import Any
 from raycnn.cli import OneLineParser, run_cli
 from raycnn.errors import ConfigError
 from raycnn.yamlfile import load_yaml
-from raycnn.sweep.spec import (MAX_TRIALS, SweepConfig, TrialSpec, check_trial_count, expand_trials, hyperband_brackets,
-                               read_sweep_yaml, sweep_from_dict)
+from raycnn.sweep.expand import MAX_TRIALS, check_trial_count, expand_trials
+from raycnn.sweep.hyperband import asha_epochs, bracket_epochs, fill_brackets, hyperband_brackets
+from raycnn.sweep.spec import SweepConfig, TrialSpec, sweep_from_dict
+from raycnn.sweep.sweepfile import read_sweep_yaml
 from raycnn.sweep.validate import find_problems
 
 
@@ -123,46 +125,6 @@ def print_brackets(sweep: SweepConfig, trials: list[TrialSpec]) -> None:
           + ", ".join(f"{take} of {n} from {r} epoch{'s' if r > 1 else ''}" for take, n, r in used)
           + f"; about {cells * sum(bracket_epochs(take, n, r, max_t, eta) for take, n, r in used)} epochs "
             f"if the brackets stop trials as designed")
-
-
-def fill_brackets(brackets: list[tuple[int, int]], trials: int) -> list[tuple[int, int, int]]:
-    """(trials placed, bracket size, first milestone) of each bracket a cell's trials go into, in order
-    (bands repeat); the last one may be part-full."""
-    used, left = [], trials
-    while left > 0:
-        for size, rung in brackets:
-            take = min(size, left)
-            used.append((take, size, rung))
-            left -= take
-            if not left:
-                break
-    return used
-
-
-def bracket_epochs(live: int, size: int, rung: int, max_t: int, eta: int) -> int:
-    """Epochs one bracket spends: its trials run to each milestone, then it keeps ceil(size / eta) (of
-    the bracket's planned size, as Ray's HyperBand does, so a part-full bracket may keep every trial)."""
-    spent = live * rung
-    while rung < max_t:
-        size = -(-size // eta)
-        live = min(live, size)
-        spent += live * (min(rung * eta, max_t) - rung)
-        rung = min(rung * eta, max_t)
-    return spent
-
-
-def asha_epochs(sweep: SweepConfig, trials: list[TrialSpec]) -> int:
-    """Epochs ASHA spends when each rung keeps 1/reduction_factor of the trials that reach it."""
-    factor = sweep.scheduler.reduction_factor
-    total = 0.0
-    for trial in trials:
-        max_t = sweep.scheduler.max_epochs or trial.config.train.epochs
-        share, previous = 1.0, 0
-        for rung in sweep.scheduler.rungs(max_t):
-            total += share * (rung - previous)
-            previous, share = rung, share / factor
-        total += share * (max_t - previous)
-    return round(total)
 
 
 def run(argv: list[str] | None = None) -> int:

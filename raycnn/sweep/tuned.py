@@ -29,7 +29,9 @@ from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
 from ray.tune.search import Searcher
 
 from raycnn.errors import ConfigError
-from raycnn.sweep.spec import Dimension, SweepConfig, TrialSpec, confirm_trials
+from raycnn.sweep.expand import confirm_trials
+from raycnn.sweep.space import Dimension
+from raycnn.sweep.spec import SweepConfig, TrialSpec
 from raycnn.sweep.tune_bridge import CellView, tell_bohb
 
 CONFIRM = "confirm"
