@@ -6,6 +6,7 @@ seed gives the same batch on CPU and GPU alike, and nothing runs per sample in P
 Presets (sizes scale with the image; figures given for 32x32):
 - `none`: identity.
 - `flip_crop`: random crop after zero padding by 1/8 of the side (4 px), horizontal flip.
+- `flip_shift`: a shift of up to 1/16 of the side (2 px) with mirrored edges, horizontal flip (airbench's).
 - `standard`: rotation +-15 deg, shift +-10%, zoom +-10% (one affine warp), horizontal flip.
 - `strong`: standard + cutout (a square of 1/4 of the side) + brightness and contrast +-20%.
 Flips are skipped when the dataset says a mirror image changes the label (digits, MNIST).
@@ -40,10 +41,11 @@ def flip_lr(images: torch.Tensor, generator: torch.Generator, probability: float
     return torch.where(flip[:, None, None, None], images.flip(3), images)
 
 
-def random_crop(images: torch.Tensor, generator: torch.Generator, pad: int) -> torch.Tensor:
-    """Zero-pad by `pad` on each side, then crop back to the original size at a random offset."""
+def random_crop(images: torch.Tensor, generator: torch.Generator, pad: int, mode: str = "constant") -> torch.Tensor:
+    """Pad by `pad` on each side (zeros, or `mode="reflect"`: the image mirrored at its edges), then crop
+    back to the original size at a random offset."""
     n, c, h, w = images.shape
-    padded = F.pad(images, (pad, pad, pad, pad))
+    padded = F.pad(images, (pad, pad, pad, pad), mode=mode)
     dy = torch.randint(0, 2 * pad + 1, (n,), generator=generator, device=images.device)
     dx = torch.randint(0, 2 * pad + 1, (n,), generator=generator, device=images.device)
     rows = (dy[:, None] + torch.arange(h, device=images.device))[:, None, :, None]
@@ -99,6 +101,14 @@ def preset_none(images: torch.Tensor, generator: torch.Generator, flip_ok: bool)
 @register_preset("flip_crop")
 def preset_flip_crop(images: torch.Tensor, generator: torch.Generator, flip_ok: bool) -> torch.Tensor:
     images = random_crop(images, generator, pad=max(1, round(images.shape[-1] / 8)))
+    return flip_lr(images, generator) if flip_ok else images
+
+
+@register_preset("flip_shift")
+def preset_flip_shift(images: torch.Tensor, generator: torch.Generator, flip_ok: bool) -> torch.Tensor:
+    """airbench's: a shift of up to 1/16 of the side (2 px) with mirrored edges, and a flip: lighter than
+    flip_crop, which suits runs of a few epochs."""
+    images = random_crop(images, generator, pad=max(1, round(images.shape[-1] / 16)), mode="reflect")
     return flip_lr(images, generator) if flip_ok else images
 
 
