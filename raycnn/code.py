@@ -162,7 +162,7 @@ def _git(path: Path) -> tuple[str | None, bool | None]:
     if not path.is_file():
         return None, None
     try:
-        run = lambda *args: subprocess.run(["git", *args], cwd=path.parent, capture_output=True, text=True,  # noqa: E731
+        run = lambda *args: subprocess.run(["git", *args], cwd=path.parent, capture_output=True, text=True,
                                            timeout=10)
         head = run("rev-parse", "HEAD")
         if head.returncode:

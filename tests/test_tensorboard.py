@@ -73,7 +73,7 @@ def test_confusion_panel_colours_cells_by_share_of_the_true_class():
     from raycnn.panels import DARK, confusion_image
 
     classes = tuple("abcdefghij")
-    dark = lambda image: int((image == DARK).all(axis=-1).sum())            # noqa: E731
+    dark = lambda image: int((image == DARK).all(axis=-1).sum())
     perfect = confusion_image((np.eye(10, dtype=int) * 30).tolist(), classes)
     uniform = confusion_image(np.full((10, 10), 3).tolist(), classes)
     assert dark(perfect) >= 10 * 40 * 40 and dark(uniform) == 0          # diagonal cells fully dark

@@ -43,7 +43,7 @@ def test_hyperband_waits_for_a_cells_coming_trials_and_moves_on_without_them():
     mine = [FakeTrial("a1", "a"), FakeTrial("a2", "a")]
     other = FakeTrial("b1", "b")                     # another cell's running trial
     controller = FakeController(mine + [other])
-    cell_of = lambda t: t.config["trial"]["cell"]   # noqa: E731
+    cell_of = lambda t: t.config["trial"]["cell"]
     for trial in mine:
         scheduler.on_trial_add(tune_bridge.CellView(controller, "a", cell_of), trial)
     for score, trial in zip((0.5, 0.7), mine):
