@@ -41,6 +41,7 @@ def save_last(checkpoint_dir: Path, trial, durable: bool = True) -> None:
         "config": trial.config.to_dict(),
         "precision": trial.precision,
         "model": trial.model.state_dict(),
+        "average": trial.average.state_dict() if trial.average is not None else None,
         "optimizer": trial.optimizer.state_dict(),
         "scheduler": trial.scheduler.state_dict() if trial.scheduler is not None else None,
         "scaler": trial.scaler.state_dict(),
@@ -95,6 +96,8 @@ def restore(trial, checkpoint: dict) -> None:
     """Put a trial back in the state it had when `checkpoint` was written."""
     _check_same_config(trial.config.to_dict(), checkpoint["config"], trial.checkpoint_dir)
     trial.model.load_state_dict(checkpoint["model"])
+    if trial.average is not None:
+        trial.average.load_state_dict(checkpoint["average"])
     trial.optimizer.load_state_dict(checkpoint["optimizer"])
     trial.scaler.load_state_dict(checkpoint["scaler"])
     trial.state = TrainingState.from_dict(checkpoint["state"])

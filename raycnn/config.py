@@ -167,6 +167,7 @@ class TrainConfig:
     plateau_factor: float = 0.5        # reduce_on_plateau: lr multiplier
     label_smoothing: float = 0.0
     test_time_flip: bool = False       # evaluate on each image and its mirror (datasets where a flip keeps the label)
+    ema_decay: float | None = None     # evaluate an exponential moving average of the weights (per step), e.g. 0.999
     early_stopping: int | None = None  # patience in epochs on val accuracy; None = off
     seed: int = 0
     device: str = "auto"               # auto, cpu, cuda, cuda:N
@@ -183,6 +184,7 @@ class TrainConfig:
         _check_range("train.plateau_factor", self.plateau_factor, 0.0, 1.0, low_open=True)
         _check_range("train.label_smoothing", self.label_smoothing, 0.0, 0.99)
         _check_range("train.warmup_epochs", self.warmup_epochs, 0.0, float(self.epochs))
+        _check_range("train.ema_decay", self.ema_decay, 0.0, 0.99999, low_open=True)
         _check_range("train.early_stopping", self.early_stopping, 1)
         _check_choice("train.optimizer", self.optimizer, OPTIMIZERS)
         _check_choice("train.schedule", self.schedule, SCHEDULES)

@@ -25,6 +25,7 @@ from torch import nn
 
 from raycnn import checkpoint as ckpt
 from raycnn.augment import Augmenter, build_augmenter
+from raycnn.averaging import build_average, evaluated_model
 from raycnn.batches import BatchPipeline, batch_slices, class_weights, epoch_length, epoch_order, exceeds_memory
 from raycnn.config import RunConfig
 from raycnn.data import Dataset, cache_folder, load_dataset
@@ -103,6 +104,7 @@ class Trial:
     data: dict[str, torch.Tensor]
     state: TrainingState
     best_weights: dict | None = None
+    average: torch.optim.swa_utils.AveragedModel | None = None   # train.ema_decay: what is evaluated
     checkpoint_dir: Path | None = None
     on_improvement: Callable[[TestEvaluation], None] | None = None
     best_test: TestEvaluation | None = None   # the best weights' test results, once computed
@@ -165,6 +167,7 @@ def prepare_trial(config: RunConfig, out_dir: str | Path | None, resume: bool) -
         augment_generator=torch.Generator(device=device).manual_seed(config.train.seed + 1),
         precision=precision, data=_to_device(dataset, device), state=TrainingState(),
         checkpoint_dir=checkpoint_dir, steps_per_epoch=steps)
+    trial.average = build_average(model, config.train.ema_decay)
     trial.read_in_blocks = trial.data["train_x"].device.type == "cpu" and exceeds_memory(trial.data["train_x"])
     if checkpoint:
         ckpt.restore(trial, checkpoint)
@@ -218,7 +221,8 @@ def run_epoch(trial: Trial, progress: bool = False) -> EpochMetrics:
     state.history.append(metrics)
     if val_accuracy > state.best_val_accuracy:
         state.best_val_accuracy, state.best_epoch = val_accuracy, state.epoch
-        trial.best_weights = {k: v.detach().clone() for k, v in trial.model.state_dict().items()}
+        evaluated = evaluated_model(trial.model, trial.average)
+        trial.best_weights = {k: v.detach().clone() for k, v in evaluated.state_dict().items()}
         trial.best_test = None
         if trial.on_improvement is not None:
             trial.best_test = evaluate_test(trial)
@@ -262,6 +266,8 @@ def _train_step(trial: Trial, images: torch.Tensor, labels: torch.Tensor) -> tup
     trial.scaler.scale(loss).backward()
     trial.scaler.step(trial.optimizer)
     trial.scaler.update()
+    if trial.average is not None:
+        trial.average.update_parameters(trial.model)
     step_scheduler_after_batch(trial.scheduler)
     return logits, loss
 
@@ -269,16 +275,17 @@ def _train_step(trial: Trial, images: torch.Tensor, labels: torch.Tensor) -> tup
 @torch.no_grad()
 def evaluate(trial: Trial, images: torch.Tensor, labels: torch.Tensor) -> tuple[float, float, torch.Tensor]:
     """Mean loss, accuracy and predictions of the current weights (no augmentation, no dropout)."""
-    trial.model.eval()
+    model = evaluated_model(trial.model, trial.average)
+    model.eval()
     labels = labels.to(trial.device)     # the images stay where they are: batches are moved over
     loss_sum = torch.zeros((), device=trial.device, dtype=torch.float64)
     predictions = []
     mirror = trial.config.train.test_time_flip and trial.dataset.flip_keeps_label
     for batch, batch_labels in trial.pipeline.batches(images, labels, 2 * trial.config.train.batch_size):
         with autocast(trial.device, trial.precision):
-            logits = trial.model(batch)
+            logits = model(batch)
             if mirror:                   # test-time flip: the mean of the image's and its mirror's logits
-                logits = (logits + trial.model(batch.flip(3))) / 2
+                logits = (logits + model(batch.flip(3))) / 2
         loss_sum += F.cross_entropy(logits.float(), batch_labels, reduction="sum").double()
         predictions.append(logits.argmax(1))
     predicted = torch.cat(predictions)
