@@ -31,7 +31,8 @@ sys.path.insert(0, str(REPO))
 
 from raycnn.sweep.progress import ProgressPrinter  # noqa: E402
 from raycnn.sweep.results import write_test_results  # noqa: E402
-from raycnn.sweep.run import record_trial_end, trial_dicts  # noqa: E402
+from raycnn.sweep.runfiles import trial_dicts  # noqa: E402
+from raycnn.sweep.tuner import record_trial_end  # noqa: E402
 from raycnn.sweep.expand import expand_trials  # noqa: E402
 from raycnn.sweep.spec import sweep_from_dict  # noqa: E402
 from raycnn.sweep.tables import ResultTables  # noqa: E402

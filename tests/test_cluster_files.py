@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from conftest import REPO
-from raycnn.sweep.run import cluster_problem
+from raycnn.sweep.cluster import cluster_problem
 
 FILES = ("cluster/gpu.yaml", "cluster/onprem.yaml")
 

@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from raycnn.sweep.results import SHARD_TRIALS, part_file, read_test_table, write_test_results
-from raycnn.sweep.run import trial_dicts
+from raycnn.sweep.runfiles import trial_dicts
 from raycnn.sweep.expand import expand_trials
 from raycnn.sweep.spec import sweep_from_dict
 from raycnn.sweep.storage import RunStorage

@@ -153,7 +153,7 @@ def test_storage_on_a_full_disk_is_refused_before_ray(tmp_path):
 
 
 def test_resume_with_an_edited_sweep_file_says_what_changed_and_refuses(tmp_path):
-    from raycnn.sweep.run import resolved_sweep
+    from raycnn.sweep.runfiles import resolved_sweep
     from raycnn.sweep.storage import RunStorage
     import yaml
 
@@ -173,7 +173,7 @@ def test_resume_with_an_edited_sweep_file_says_what_changed_and_refuses(tmp_path
     assert "trials: 2 -> 4" in line and "--name NEW" in line and "NO-RAY" in done.stdout
     path.write_text("name: study\nquestion: q\nfixed: {train: {epochs: 3}}\n"
                     "space: {model.arch: [custom_cnn, alexnet_small]}\nmax_concurrent: 1\n")
-    from raycnn.sweep.run import check_run_directory   # the same study (how many at once is no part of it)
+    from raycnn.sweep.resume import check_run_directory   # the same study (how many at once is no part of it)
     same = sweep_from_dict({"name": "study", "question": "q", "fixed": {"train": {"epochs": 3}}, "max_concurrent": 1,
                             "space": {"model.arch": ["custom_cnn", "alexnet_small"]}, "storage": str(tmp_path / "runs")},
                            str(path))

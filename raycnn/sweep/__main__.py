@@ -154,7 +154,8 @@ def run(argv: list[str] | None = None) -> int:
         return 2
     if placement:
         raise ConfigError(placement)
-    from raycnn.sweep.run import check_run_directory, run_sweep
+    from raycnn.sweep.resume import check_run_directory
+    from raycnn.sweep.run import run_sweep
 
     check_run_directory(sweep, trials, args.resume)
     return run_sweep(sweep, trials, args.address, args.resume)

@@ -1,0 +1,107 @@
+"""Before any trial, on every node: the sweep's datasets decoded into the node's cache, the storage folder
+seen (several nodes need storage they all share), trials placeable; and the scratch folders of killed
+trials removed, on every node, at the start and the end of a session."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+from raycnn.errors import ConfigError
+from raycnn.sweep.placement import AUTOSCALER_NODES, autoscaler_nodes, check_cluster, fits
+from raycnn.sweep.spec import SweepConfig, TrialSpec
+from raycnn.sweep.storage import RunStorage, remove_work_root
+
+
+def prepare_datasets(trials: list[TrialSpec]) -> None:
+    """Decode and split each dataset of the sweep once, into this machine's cache, before any trial
+    starts: trials then map the cached splits (one copy in memory per machine) instead of decoding."""
+    from raycnn.data import load_dataset
+
+    for data in {t.config.data for t in trials}:
+        load_dataset(data)
+
+
+def prepare_cluster(sweep: SweepConfig, trials: list[TrialSpec]) -> None:
+    """On a cluster (--address): every alive node decodes the sweep's datasets into its own cache, once,
+    and when storage is a folder, shows that it sees that folder: on several nodes Ray needs storage
+    they all share (a bucket, or NFS mounted at the same path everywhere). Runs before any trial."""
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    root = RunStorage(sweep.storage)
+    token = uuid.uuid4().hex
+    marker = f".raycnn-node-check-{token}"
+    if root.local:
+        root.write_text(marker, token)
+    try:
+        task = ray.remote(num_cpus=0, max_retries=0)(check_node)
+        data = sorted({t.config.data for t in trials}, key=repr)
+        nodes = [n["NodeID"] for n in ray.nodes() if n.get("Alive")]
+        reports = ray.get([task.options(scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False))
+                           .remote(root.path(marker) if root.local else None, token, data) for node in nodes])
+    finally:
+        if root.local:
+            Path(root.path(marker)).unlink(missing_ok=True)
+    alive = [n.get("Resources") or {} for n in ray.nodes() if n.get("Alive")]
+    if root.local and len(reports) == 1 and not any(fits(sweep.resources.cpus, sweep.resources.gpus, n) for n in alive):
+        # one node now, and it cannot run a trial: trials can only run on nodes yet to join
+        reports.append({"node": "workers the autoscaler will start", "sees_storage": False, "error": None})
+    problem = cluster_problem(root.location, reports)
+    if problem:
+        raise ConfigError(problem)
+    waiting = check_cluster(sweep.resources.cpus, sweep.resources.gpus, alive,
+                            autoscaler_nodes(os.environ.get(AUTOSCALER_NODES)))
+    print(f"datasets ready on {len(reports)} node(s); storage {root.location} seen by all of them")
+    if waiting:
+        print(f"raycnn: {waiting}", flush=True)
+
+
+def check_node(marker: str | None, token: str, data: list) -> dict:
+    """Runs on one node: does it see the storage folder, and can it load every dataset (into its cache)?"""
+    import socket
+
+    from raycnn.data import load_dataset
+
+    sees = marker is None or (Path(marker).exists() and Path(marker).read_text() == token)
+    error = None
+    if sees:
+        try:
+            for config in data:
+                load_dataset(config)
+        except Exception as err:  # reported by the driver as one line, before any trial
+            error = f"{type(err).__name__}: {err}"
+    return {"node": socket.gethostname(), "sees_storage": sees, "error": error}
+
+
+def cluster_problem(location: str, reports: list[dict]) -> str | None:
+    """What keeps the sweep from running on these nodes, as one line; None when nothing does."""
+    blind = [r["node"] for r in reports if not r["sees_storage"]]
+    if blind and len(reports) > 1:
+        return (f"storage {location} is a folder that {len(blind)} of the cluster's {len(reports)} nodes "
+                f"({', '.join(sorted(set(blind)))}) cannot see; on several nodes Ray needs shared storage: pass "
+                f"--storage s3://BUCKET/PATH (or a folder on NFS mounted at the same path on every node)")
+    failed = [r for r in reports if r["error"]]
+    if failed:
+        return f"node {failed[0]['node']} cannot load the sweep's data: {failed[0]['error']}"
+    return None
+
+
+def clean_work_folders(run_dir: str, address: str | None) -> None:
+    """Remove the sweep's trial scratch folders on every node: a trial removes its own when it ends,
+    but not when its process is killed (kill -9, a lost node, the scheduler stopping it)."""
+    if address is None:               # one machine: the driver's
+        remove_work_root(run_dir)
+        return
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    task = ray.remote(num_cpus=0, max_retries=0)(remove_work_root)
+    nodes = [n["NodeID"] for n in ray.nodes() if n.get("Alive")]
+    try:
+        ray.get([task.options(scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False)).remote(run_dir)
+                 for node in nodes], timeout=120)
+    except Exception as err:  # a node that left with its disk: nothing to clean there
+        print(f"raycnn: could not clean trial folders on every node ({type(err).__name__}); "
+              f"they are under $TMPDIR/raycnn-work on the nodes")
