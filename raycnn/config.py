@@ -137,7 +137,7 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class AugmentConfig:
-    preset: str = "none"               # applied to every training image
+    preset: str = "flip_shift"         # applied to every training image (raycnn's recipe; the users': none)
     class_preset: str | None = None    # applied instead of `preset` to images of `classes`
     classes: tuple[str, ...] = ()      # class names that get `class_preset`
 
@@ -154,20 +154,22 @@ class AugmentConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
+    # raycnn's recipe (README "Time to accuracy"); the users' notebooks: adam, 1e-3, batch 128, constant or
+    # reduce_on_plateau, no label smoothing, no test-time flip, no averaging (recipes/users.yaml)
     epochs: int = 10
-    batch_size: int = 128
-    optimizer: str = "adam"
-    lr: float = 1e-3                   # peak learning rate (onecycle: the maximum)
+    batch_size: int = 64               # images per step (and per lr: lr is not scaled with it)
+    optimizer: str = "adamw"
+    lr: float = 3e-3                   # peak learning rate (onecycle: the maximum)
     momentum: float = 0.9              # sgd only
     nesterov: bool = False             # sgd only
-    weight_decay: float = 0.0          # L2 (adam, sgd, adadelta) or decoupled (adamw)
-    schedule: str = "constant"          # per batch: constant, cosine, linear (to 0), onecycle; or reduce_on_plateau
+    weight_decay: float = 0.05         # L2 (adam, sgd, adadelta) or decoupled (adamw)
+    schedule: str = "onecycle"         # per batch: constant, cosine, linear (to 0), onecycle; or reduce_on_plateau
     warmup_epochs: float = 0.0         # linear warmup from ~0 to lr over this many epochs (not onecycle: its own)
     plateau_patience: int = 3          # reduce_on_plateau: epochs without val-loss improvement
     plateau_factor: float = 0.5        # reduce_on_plateau: lr multiplier
-    label_smoothing: float = 0.0
-    test_time_flip: bool = False       # evaluate on each image and its mirror (datasets where a flip keeps the label)
-    ema_decay: float | None = None     # evaluate an exponential moving average of the weights (per step), e.g. 0.999
+    label_smoothing: float = 0.1
+    test_time_flip: bool = True        # evaluate on each image and its mirror (datasets where a flip keeps the label)
+    ema_decay: float | None = 0.999    # evaluate an exponential moving average of the weights (per step); null: off
     early_stopping: int | None = None  # patience in epochs on val accuracy; None = off
     seed: int = 0
     device: str = "auto"               # auto, cpu, cuda, cuda:N

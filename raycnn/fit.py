@@ -300,8 +300,8 @@ def _patience_exhausted(trial: Trial) -> bool:
 
 def finish(trial: Trial, status: str) -> FitResult:
     """Restore the best-validation weights, test them, and describe the trial."""
-    if trial.best_weights is not None:
-        trial.model.load_state_dict(trial.best_weights)
+    if trial.best_weights is not None:        # into what is evaluated: the average, when weights are averaged
+        evaluated_model(trial.model, trial.average).load_state_dict(trial.best_weights)
     test = trial.best_test or evaluate_test(trial)  # not twice for the same weights
     state = trial.state
     return FitResult(

@@ -191,7 +191,7 @@ max_concurrent: 2
     rows = sorted(pq.read_table(run / "results" / "trials.parquet").to_pylist(), key=lambda r: r["trial_id"])
     assert [r["status"] for r in rows] == ["completed", "completed"] and rows[0]["pid"] != rows[1]["pid"]
     assert [r["params"] for r in rows] == [4 * 9 + 4 + 4 * 10 + 10, 16 * 9 + 16 + 16 * 10 + 10]
-    assert rows[0]["trial_name"] == "TinyNet-digits-none-k3-s0-v1" and rows[0]["arch"] == "my_models.py:TinyNet"
+    assert rows[0]["trial_name"] == "TinyNet-digits-flip_shift-k3-s0-v1" and rows[0]["arch"] == "my_models.py:TinyNet"
     digest = hashlib.sha256(MODELS.encode()).hexdigest()
     assert all(json.loads(r["code"])[0]["sha256"] == digest for r in rows)
     assert (run / "code" / digest[:12] / "my_models.py").read_text() == MODELS      # what every trial loaded

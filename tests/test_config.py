@@ -6,10 +6,21 @@ from raycnn.config import RunConfig, replace_field, run_config_from_dict
 from raycnn.errors import ConfigError
 
 
-def test_defaults_are_the_offline_quickstart():
+def test_defaults_are_the_offline_quickstart_with_raycnns_recipe():
     config = run_config_from_dict({})
-    assert (config.data.dataset, config.model.arch, config.train.optimizer) == ("digits", "custom_cnn", "adam")
-    assert config.data.val_fraction == 0.1 and config.train.batch_size == 128
+    assert (config.data.dataset, config.model.arch, config.train.optimizer) == ("digits", "custom_cnn", "adamw")
+    assert config.data.val_fraction == 0.1 and config.train.batch_size == 64
+    assert (config.train.schedule, config.augment.preset, config.train.ema_decay) == ("onecycle", "flip_shift", 0.999)
+
+
+def test_the_users_recipe_file_gives_the_users_training():
+    from conftest import REPO
+    from raycnn.train import build_parser, config_from_args
+
+    config = config_from_args(build_parser().parse_args(["--config", str(REPO / "recipes" / "users.yaml")]))
+    assert (config.train.optimizer, config.train.lr, config.train.batch_size) == ("adam", 1e-3, 128)
+    assert (config.train.label_smoothing, config.train.test_time_flip, config.train.ema_decay) == (0.0, False, None)
+    assert config.augment.preset == "none" and config.train.schedule == "reduce_on_plateau"
 
 
 def test_round_trip_through_a_plain_dict():

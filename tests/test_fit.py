@@ -10,6 +10,7 @@ import torch
 from conftest import CIFAR_FOLDER, SHARED_DATASETS, needs_cifar, needs_mnist
 from raycnn.config import run_config_from_dict
 from raycnn.errors import DataError
+from raycnn.averaging import evaluated_model
 from raycnn.fit import TrainingDiverged, evaluate, fit, prepare_trial
 
 
@@ -56,7 +57,7 @@ def test_resume_after_a_crash_gives_the_same_result(tmp_path):
 
 def test_resume_refuses_a_different_configuration(tmp_path):
     fit(digits(epochs=1), out_dir=tmp_path)
-    with pytest.raises(Exception, match=r"different run \(train.lr was 0.001, now 0.01\)"):
+    with pytest.raises(Exception, match=r"different run \(train.lr was 0.003, now 0.01\)"):
         fit(digits(epochs=2, lr=0.01), out_dir=tmp_path, resume=True)
 
 
@@ -71,7 +72,7 @@ def test_early_stopping_tests_the_best_validation_weights(tmp_path):
     assert last["state"]["epoch"] == result.epochs_completed
     assert not all(torch.equal(best[k], last["model"][k]) for k in best)
     trial = prepare_trial(digits(epochs=40, early_stopping=2, lr=0.01), out_dir=None, resume=False)
-    trial.model.load_state_dict(best)
+    evaluated_model(trial.model, trial.average).load_state_dict(best)      # the averaged weights are tested
     _, accuracy, _ = evaluate(trial, trial.data["test_x"], trial.data["test_y"])
     assert accuracy == result.test_accuracy
 

@@ -77,9 +77,9 @@ def test_impossible_combinations_and_missing_data_are_found_per_trial(tmp_path):
                                                "data.dataset": ["digits", "mnist"]},
                              "fixed": {"data": {"data_root": str(tmp_path), "download": False}}}, "s.yaml")
     problems = {p.trial.name: p.message for p in find_problems(sweep, expand_trials(sweep))}
-    assert set(problems) == {"alexnet-digits-none-k3-s0", "alexnet-mnist-none-k3-s0", "custom_cnn-mnist-none-k3-s0"}
-    assert "--image-size" in problems["alexnet-digits-none-k3-s0"]
-    assert "files not found" in problems["custom_cnn-mnist-none-k3-s0"]
+    assert set(problems) == {"alexnet-digits-flip_shift-k3-s0", "alexnet-mnist-flip_shift-k3-s0", "custom_cnn-mnist-flip_shift-k3-s0"}
+    assert "--image-size" in problems["alexnet-digits-flip_shift-k3-s0"]
+    assert "files not found" in problems["custom_cnn-mnist-flip_shift-k3-s0"]
 
 
 def test_asha_budget_estimate():
@@ -222,7 +222,7 @@ def test_variants_cross_the_grid_with_their_own_options():
 def test_dry_run_shows_the_whole_plan_with_warnings(tmp_path):
     done = dry_run_with_alexnet_on_digits(tmp_path)
     assert "2 trials" in done.stdout and "warning: 1 trial(s) cannot run" in done.stdout
-    assert "t0002 alexnet-digits-none-k3-s0: architecture alexnet" in done.stdout
+    assert "t0002 alexnet-digits-flip_shift-k3-s0: architecture alexnet" in done.stdout
 
 
 def test_run_storage_writes_atomically_to_a_folder_or_a_uri(tmp_path):

@@ -102,7 +102,7 @@ def test_a_killed_search_resumes_where_it_was_then_confirms(tmp_path):
     assert len(set(values)) == 8 and all(0.0003 <= v <= 0.01 for v in values)
     searches = json.loads((run_dir / "results" / "searches.json").read_text())  # the searchers' state survived the kill
     assert {c: (s["given"], s["observed"]) for c, s in searches.items()} == {
-        "custom_cnn-digits-none-k3-s0": (4, 4), "custom_cnn-digits-none-k5-s0": (4, 4)}
+        "custom_cnn-digits-flip_shift-k3-s0": (4, 4), "custom_cnn-digits-flip_shift-k5-s0": (4, 4)}
     assert len(confirm) == 4 and {r["seed"] for r in confirm} == {1, 2}                  # fresh seeds
     assert min(r["started_at"] for r in confirm) >= max(r["ended_at"] for r in tune)     # after every search
     for cell in {r["cell"] for r in tune}:                   # each cell confirms its own best tuning values
@@ -168,7 +168,7 @@ def test_bohb_pauses_stops_and_resumes_trials_per_cell_across_a_kill(tmp_path):
         assert epochs == list(range(1, r["epochs_completed"] + 1)), (r["trial_id"], epochs)
     searches = json.loads((run_dir / "results" / "searches.json").read_text())
     assert {c: (s["given"], s["observed"]) for c, s in searches.items()} == {
-        "custom_cnn-digits-none-k3-s0": (4, 4), "custom_cnn-digits-none-k5-s0": (4, 4)}
+        "custom_cnn-digits-flip_shift-k3-s0": (4, 4), "custom_cnn-digits-flip_shift-k5-s0": (4, 4)}
     confirm = [r for r in rows.values() if r["stage"] == "confirm"]
     assert len(confirm) == 4 and all(r["status"] == "completed" and r["epochs_completed"] == 4 for r in confirm)
     assert min(r["started_at"] for r in confirm) >= max(r["ended_at"] for r in tune)

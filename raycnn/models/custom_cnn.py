@@ -4,7 +4,10 @@ Defaults are the CIFAR-10 model of the hand-run study: blocks of 32-64-128 filte
 convolutions each, batch norm, dense 512-256; 1,471,466 trainable parameters on 3x32x32 with 10
 classes. As in that model, batch norm follows the last convolution of each block and the first
 dense layer. The 25%-study variant is filters=(64, 128), convs_per_block=1, batch_norm=False,
-dense_units=(256,): 2,175,626 parameters.
+dense_units=(256,): 2,175,626 parameters. Dropout (after each block and dense layer) is 0 by default:
+raycnn's recipe trains for 10 epochs, where dropout only slows learning (measured: 82.0% with 0.25,
+84.1% with 0.1, 84.6% with 0 on CIFAR-10, same recipe otherwise); the users' model had 0.25
+(`model.dropout: 0.25`, as recipes/users.yaml and the users'-recipe sweeps set it).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from raycnn.models.registry import register_model
 def custom_cnn(in_channels: int, num_classes: int, input_size: tuple[int, int], kernel_size: int = 3,
                filters: tuple[int, ...] = (32, 64, 128), convs_per_block: int = 2, batch_norm: bool = True,
                pooling: str = "max", head: str = "flatten", dense_units: tuple[int, ...] = (512, 256),
-               dropout: float = 0.25) -> nn.Module:
+               dropout: float = 0.0) -> nn.Module:
     blocks, width = [], in_channels
     for out_channels in filters:
         blocks.append(_block(width, out_channels, kernel_size, convs_per_block, batch_norm, pooling, dropout))
