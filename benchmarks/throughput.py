@@ -33,7 +33,8 @@ sys.path.insert(0, str(REPO))
 
 from raycnn.config import run_config_from_dict  # noqa: E402
 from raycnn.environment import cpu_name  # noqa: E402
-from raycnn.fit import fit, prepare_trial, train_one_epoch  # noqa: E402
+from raycnn.fit import fit, train_one_epoch  # noqa: E402
+from raycnn.trial import prepare_trial  # noqa: E402
 from raycnn.models import build_model  # noqa: E402
 from raycnn.precision import autocast  # noqa: E402
 
@@ -62,12 +63,12 @@ class RaycnnRunner:
 class HandWrittenDataset(torch.utils.data.Dataset):
     """What a tutorial-style loop does: PIL transforms one image at a time."""
 
-    def __init__(self, images_hwc: np.ndarray, labels: np.ndarray, mean, std):
+    def __init__(self, images_hwc: np.ndarray, labels: np.ndarray, mean, std, augment: bool = True):
         import torchvision.transforms as T
 
         self.images, self.labels = images_hwc, labels
-        self.transform = T.Compose([T.RandomCrop(32, padding=4), T.RandomHorizontalFlip(), T.ToTensor(),
-                                    T.Normalize(mean, std)])
+        crop_flip = [T.RandomCrop(images_hwc.shape[1], padding=4), T.RandomHorizontalFlip()] if augment else []
+        self.transform = T.Compose(crop_flip + [T.ToTensor(), T.Normalize(mean, std)])
 
     def __len__(self) -> int:
         return len(self.labels)

@@ -13,7 +13,6 @@ The test set is evaluated once, at the end, with the best-validation weights.
 
 from __future__ import annotations
 
-import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -21,20 +20,18 @@ from typing import Callable
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from raycnn import checkpoint as ckpt
-from raycnn.augment import Augmenter, build_augmenter
-from raycnn.averaging import build_average, evaluated_model
-from raycnn.batches import BatchPipeline, batch_slices, class_weights, epoch_length, epoch_order, exceeds_memory
+from raycnn.averaging import evaluated_model
+from raycnn.batches import batch_slices, epoch_order
 from raycnn.config import RunConfig
-from raycnn.data import Dataset, cache_folder, load_dataset
 from raycnn.errors import RaycnnError
-from raycnn.metrics import confusion_matrix, per_class_metrics
+from raycnn.evaluation import TestEvaluation, evaluate, evaluate_test
 from raycnn.models import build_model, count_parameters
-from raycnn.optim import build_optimizer, build_scheduler, step_scheduler_after_batch, step_scheduler_after_epoch
-from raycnn.precision import autocast, choose_precision, resolve_device
-from raycnn.training_state import EpochMetrics, TrainingState
+from raycnn.optim import step_scheduler_after_batch, step_scheduler_after_epoch
+from raycnn.precision import autocast
+from raycnn.trial import Trial, prepare_trial
+from raycnn.training_state import EpochMetrics
 
 
 Report = Callable[[EpochMetrics], "bool | None"]
@@ -66,51 +63,8 @@ class FitResult:
         return TestEvaluation(self.test_accuracy, self.test_loss, self.per_class, self.confusion, self.misclassified)
 
 
-@dataclass(frozen=True)
-class TestEvaluation:
-    """The test set under one set of weights."""
-
-    accuracy: float
-    loss: float
-    per_class: list[dict]
-    confusion: list[list[int]]
-    misclassified: list[dict] = field(default_factory=list)  # first few: {index, true, pred} in the test split
-
-
-MISCLASSIFIED_SHOWN = 36
-
-
 class TrainingDiverged(RaycnnError):
     """The training loss became NaN or infinite."""
-
-
-@dataclass
-class Trial:
-    """Everything one fit() works with."""
-
-    config: RunConfig
-    device: torch.device
-    dataset: Dataset
-    model: nn.Module
-    optimizer: torch.optim.Optimizer
-    scheduler: object
-    scaler: torch.amp.GradScaler
-    pipeline: BatchPipeline
-    augmenter: Augmenter
-    weights: torch.Tensor | None
-    order_generator: torch.Generator
-    augment_generator: torch.Generator
-    precision: str
-    data: dict[str, torch.Tensor]
-    state: TrainingState
-    best_weights: dict | None = None
-    average: torch.optim.swa_utils.AveragedModel | None = None   # train.ema_decay: what is evaluated
-    checkpoint_dir: Path | None = None
-    on_improvement: Callable[[TestEvaluation], None] | None = None
-    best_test: TestEvaluation | None = None   # the best weights' test results, once computed
-    steps_per_epoch: int = 0       # training steps (batches) per epoch: where a resumed schedule continues
-    read_in_blocks: bool = False   # the training split is larger than the memory it could be paged into
-    durable_checkpoints: bool = True   # fsync'd; off for a scratch folder copied durably elsewhere
 
 
 def fit(config: RunConfig, report: Report | None = None, out_dir: str | Path | None = None,
@@ -136,67 +90,6 @@ def fit(config: RunConfig, report: Report | None = None, out_dir: str | Path | N
             status = "early_stopped"
             break
     return finish(trial, status)
-
-
-def prepare_trial(config: RunConfig, out_dir: str | Path | None, resume: bool) -> Trial:
-    device = resolve_device(config.train.device)
-    dataset = load_dataset(config.data)
-    torch.manual_seed(config.train.seed)
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True
-    model = build_model(config.model.arch, in_channels=dataset.channels, num_classes=dataset.num_classes,
-                        input_size=dataset.image_size, kernel_size=config.model.kernel_size,
-                        **config.model.options())
-    memory = torch.channels_last if config.train.channels_last else torch.contiguous_format
-    model = model.to(device=device, memory_format=memory)
-    weights = class_weights(dataset, config.data.oversample)
-    steps = len(batch_slices(epoch_length(dataset.train_y, weights), config.train.batch_size))
-    optimizer = build_optimizer(config.train, model)
-    checkpoint_dir = Path(out_dir) / "checkpoints" if out_dir is not None else None
-    checkpoint = _load_checkpoint(checkpoint_dir, device) if resume and ckpt.exists(checkpoint_dir) else None
-    precision = checkpoint["precision"] if checkpoint else choose_precision(
-        config.train.precision, device, model, dataset.input_shape, config.train.channels_last,
-        cache_folder(config.data))
-    trial = Trial(
-        config=config, device=device, dataset=dataset, model=model, optimizer=optimizer,
-        scheduler=build_scheduler(config.train, optimizer, steps),
-        scaler=torch.amp.GradScaler(device.type, enabled=precision == "fp16"),
-        pipeline=BatchPipeline(dataset, device, config.train.channels_last),
-        augmenter=build_augmenter(config.augment, dataset), weights=weights,
-        order_generator=torch.Generator().manual_seed(config.train.seed),
-        augment_generator=torch.Generator(device=device).manual_seed(config.train.seed + 1),
-        precision=precision, data=_to_device(dataset, device), state=TrainingState(),
-        checkpoint_dir=checkpoint_dir, steps_per_epoch=steps)
-    trial.average = build_average(model, config.train.ema_decay)
-    trial.read_in_blocks = trial.data["train_x"].device.type == "cpu" and exceeds_memory(trial.data["train_x"])
-    if checkpoint:
-        ckpt.restore(trial, checkpoint)
-    return trial
-
-
-def _load_checkpoint(checkpoint_dir: Path, device: torch.device) -> dict | None:
-    """The checkpoint to continue from; None (start over, with one warning line) when it is unreadable."""
-    try:
-        return ckpt.load(checkpoint_dir, device)
-    except ckpt.UnreadableCheckpoint as err:
-        print(f"raycnn: warning: {err}; starting this run over from epoch 1", file=sys.stderr, flush=True)
-        return None
-
-
-GPU_DATA_SHARE = 0.25  # a dataset up to this share of the GPU's free memory is copied onto it whole
-
-
-def _to_device(dataset: Dataset, device: torch.device) -> dict[str, torch.Tensor]:
-    """The splits where batches are taken from: on a GPU when they fit in a share of its free memory
-    (one copy per trial, no transfer per batch); else where they are, the machine's mapped cache (the
-    CPU, or a GPU too small for them: each batch is gathered there and copied over)."""
-    names = ("train_x", "train_y", "val_x", "val_y", "test_x", "test_y")
-    tensors = {name: getattr(dataset, name) for name in names}
-    if device.type == "cuda":
-        free, _ = torch.cuda.mem_get_info(device)
-        if sum(t.numel() * t.element_size() for t in tensors.values()) > GPU_DATA_SHARE * free:
-            return tensors
-    return {name: tensor.to(device) for name, tensor in tensors.items()}
 
 
 def run_epoch(trial: Trial, progress: bool = False) -> EpochMetrics:
@@ -272,27 +165,6 @@ def _train_step(trial: Trial, images: torch.Tensor, labels: torch.Tensor) -> tup
     return logits, loss
 
 
-@torch.no_grad()
-def evaluate(trial: Trial, images: torch.Tensor, labels: torch.Tensor) -> tuple[float, float, torch.Tensor]:
-    """Mean loss, accuracy and predictions of the current weights (no augmentation, no dropout)."""
-    model = evaluated_model(trial.model, trial.average)
-    model.eval()
-    labels = labels.to(trial.device)     # the images stay where they are: batches are moved over
-    loss_sum = torch.zeros((), device=trial.device, dtype=torch.float64)
-    predictions = []
-    mirror = trial.config.train.test_time_flip and trial.dataset.flip_keeps_label
-    for batch, batch_labels in trial.pipeline.batches(images, labels, 2 * trial.config.train.batch_size):
-        with autocast(trial.device, trial.precision):
-            logits = model(batch)
-            if mirror:                   # test-time flip: the mean of the image's and its mirror's logits
-                logits = (logits + model(batch.flip(3))) / 2
-        loss_sum += F.cross_entropy(logits.float(), batch_labels, reduction="sum").double()
-        predictions.append(logits.argmax(1))
-    predicted = torch.cat(predictions)
-    accuracy = (predicted == labels).double().mean().item()
-    return loss_sum.item() / len(labels), accuracy, predicted
-
-
 def _patience_exhausted(trial: Trial) -> bool:
     patience = trial.config.train.early_stopping
     return patience is not None and trial.state.epoch - trial.state.best_epoch >= patience
@@ -312,17 +184,6 @@ def finish(trial: Trial, status: str) -> FitResult:
         epochs_completed=state.epoch, classes=trial.dataset.classes, per_class=test.per_class,
         confusion=test.confusion, precision=trial.precision, device=str(trial.device),
         history=list(state.history), misclassified=test.misclassified)
-
-
-def evaluate_test(trial: Trial) -> TestEvaluation:
-    """Test accuracy, loss, per-class scores and confusion matrix of the current weights."""
-    loss, accuracy, predicted = evaluate(trial, trial.data["test_x"], trial.data["test_y"])
-    labels = trial.data["test_y"].to(trial.device)
-    confusion = confusion_matrix(predicted, labels, trial.dataset.num_classes)
-    wrong = (predicted != labels).nonzero().flatten()[:MISCLASSIFIED_SHOWN].tolist()
-    return TestEvaluation(accuracy=accuracy, loss=loss, per_class=per_class_metrics(confusion, trial.dataset.classes),
-                          confusion=confusion.tolist(),
-                          misclassified=[{"index": i, "true": int(labels[i]), "pred": int(predicted[i])} for i in wrong])
 
 
 def count_trial_parameters(config: RunConfig) -> int:

@@ -11,7 +11,9 @@ from conftest import CIFAR_FOLDER, SHARED_DATASETS, needs_cifar, needs_mnist
 from raycnn.config import run_config_from_dict
 from raycnn.errors import DataError
 from raycnn.averaging import evaluated_model
-from raycnn.fit import TrainingDiverged, evaluate, fit, prepare_trial
+from raycnn.evaluation import evaluate
+from raycnn.fit import TrainingDiverged, fit
+from raycnn.trial import prepare_trial
 
 
 def digits(**train):

@@ -77,7 +77,8 @@ def test_impossible_combinations_and_missing_data_are_found_per_trial(tmp_path):
                                                "data.dataset": ["digits", "mnist"]},
                              "fixed": {"data": {"data_root": str(tmp_path), "download": False}}}, "s.yaml")
     problems = {p.trial.name: p.message for p in find_problems(sweep, expand_trials(sweep))}
-    assert set(problems) == {"alexnet-digits-flip_shift-k3-s0", "alexnet-mnist-flip_shift-k3-s0", "custom_cnn-mnist-flip_shift-k3-s0"}
+    assert set(problems) == {"alexnet-digits-flip_shift-k3-s0", "alexnet-mnist-flip_shift-k3-s0",
+                             "custom_cnn-mnist-flip_shift-k3-s0"}
     assert "--image-size" in problems["alexnet-digits-flip_shift-k3-s0"]
     assert "files not found" in problems["custom_cnn-mnist-flip_shift-k3-s0"]
 

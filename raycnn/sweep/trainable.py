@@ -35,7 +35,8 @@ from raycnn import checkpoint as ckpt
 from raycnn import code
 from raycnn.config import run_config_from_dict
 from raycnn.errors import is_out_of_memory
-from raycnn.fit import FitResult, TestEvaluation, TrainingDiverged, count_trial_parameters, fit
+from raycnn.evaluation import TestEvaluation
+from raycnn.fit import FitResult, TrainingDiverged, count_trial_parameters, fit
 from raycnn.sweep.results import write_test_results
 from raycnn.sweep.storage import run_work_root
 from raycnn.sweep.trial_checkpoints import TrialCheckpoints
