@@ -1,0 +1,188 @@
+"""The users' seed studies, run as users run them: `python benchmarks/seed_studies.py [--only NAME ...]`.
+
+Each study with offline data runs through `python -m raycnn.sweep sweeps/<file>` and `python -m analysis`
+from a scratch project folder, with a relative data root, at a budget this 2-core CPU affords (said per
+study), in up to two forms: the users' own recipe at the users' epochs where that fits ("same epochs"),
+and raycnn's default recipe at a short budget ("raycnn"). It prints one table and writes JSON: the
+users' number, raycnn's numbers, wall time, and whether the report's conclusions match the users'
+(winner, weakest classes, most confused pair, whether augmentation helped).
+
+    python benchmarks/seed_studies.py --data ../shared/datasets            # every study (about 2 h here)
+    python benchmarks/seed_studies.py --only sample25 flowers17
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Run:
+    form: str                      # "same epochs" (the users' recipe) or "raycnn" (its defaults)
+    sets: tuple[str, ...]          # --set overrides (DATA: the data root, relative to the project folder)
+    budget: str                    # what was run, in words
+
+
+@dataclass(frozen=True)
+class Study:
+    name: str                      # sweeps/<name>.yaml
+    users: dict                    # "dataset arch [aug]" -> the users' test accuracy
+    runs: tuple[Run, ...]
+    expect: dict = field(default_factory=dict)   # the users' conclusions: winner, weakest, confused, aug_helps
+
+
+CPU = ("resources.gpus=0", "resources.cpus=1", "fixed.train.device=cpu")   # two trials at a time on 2 cores
+RECIPE_KEYS = ("optimizer", "lr", "schedule", "plateau_patience", "plateau_factor", "early_stopping", "weight_decay",
+               "momentum", "batch_size", "label_smoothing", "test_time_flip", "ema_decay", "warmup_epochs")
+
+
+STUDIES = (
+    Study("custom_vs_alexnet", {"cifar10 custom_cnn": 0.8574, "cifar10 alexnet_cifar": 0.7533},
+          (Run("raycnn", ("fixed.data.data_root=DATA", "seeds=1", "fixed.train.epochs=10"),
+               "raycnn's defaults, 10 epochs, 1 seed, full CIFAR-10 (the users' 50 epochs x 2 models: ~4 h here)"),),
+          {"winner": "custom_cnn", "weakest": ["cat"], "confused": {"cat", "dog"}}),
+    Study("sample25", {"cifar10 custom_cnn none": 0.663, "cifar10 custom_cnn standard": 0.703, "mnist custom_cnn none": 0.982,
+                       "mnist custom_cnn standard": 0.984},
+          (Run("same epochs", ("fixed.data.data_root=DATA", "seeds=1"),
+               "the users' recipe (Adam 1e-3, up to 30 epochs, early stopping 5), 1 seed"),
+           Run("raycnn", ("fixed.data.data_root=DATA", "seeds=1", "fixed.train.epochs=10"),
+               "raycnn's defaults, 10 epochs, 1 seed")),
+          {"weakest": ["cat", "bird", "deer"], "aug_helps": True}),
+    Study("flowers17", {"flowers17 alexnet adadelta": 0.099},
+          (Run("same epochs", ("fixed.data.data_path=DATA/flowers17", "fixed.train.epochs=20"),
+               "4 recipes x 20 epochs, 1 seed, 224 px (the users' epochs are not recorded)"),),
+          {"failed": "adadelta"}),
+    Study("fashion_mnist", {},
+          (Run("raycnn", ("fixed.data.data_root=DATA", "seeds=1", "space.model.arch=[custom_cnn,alexnet_small]"),
+               "raycnn's defaults, 10 epochs, 1 seed, custom_cnn and alexnet_small (alexnet_cifar: ~40 min, left out)"),),
+          {"weakest": ["shirt"], "confused": {"shirt", "t-shirt/top"}}),
+)
+NOT_OFFLINE = {"cifar100_kernels": "CIFAR-100 (63.2% 3x3 vs 59.6% 5x5) has no offline copy here",
+               "alexnet_original": "the 5 flower classes (77.5% validation) have no offline copy here"}
+
+
+def raycnn_file(name: str, project: Path) -> Path:
+    """The study file with the users' recipe taken out (train keys and custom_cnn's dropout, in fixed and in
+    every variant), so that raycnn's defaults train it: written beside the project, run like the original."""
+    import yaml
+
+    raw = yaml.safe_load((REPO / "sweeps" / f"{name}.yaml").read_text())
+    for block in [raw.get("fixed") or {}] + list(raw.get("variants") or []):
+        train = block.get("train") or {}
+        for key in RECIPE_KEYS:
+            train.pop(key, None)
+        (block.get("model") or {}).pop("dropout", None)
+        (block.get("augment") or {}).pop("preset", None)      # the users' augmentation (a swept one stays)
+    path = project / f"{name}-raycnn.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return path
+
+
+def run_study(study: Study, run: Run, data: Path, project: Path) -> dict:
+    name = f"{study.name}-{run.form.replace(' ', '-')}"
+    file = raycnn_file(study.name, project) if run.form == "raycnn" else REPO / "sweeps" / f"{study.name}.yaml"
+    sets = [item.replace("DATA", os.path.relpath(data, project)) for item in run.sets + CPU]
+    command = [sys.executable, "-m", "raycnn.sweep", os.path.relpath(file, project),
+               "--name", name, "--storage", "runs", *[arg for s in sets for arg in ("--set", s)]]
+    start = time.perf_counter()
+    done = subprocess.run(command, cwd=project, capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    if done.returncode != 0:
+        return {"form": run.form, "budget": run.budget, "error": done.stderr.strip().splitlines()[-1:], "wall_s": wall}
+    report = subprocess.run([sys.executable, "-m", "analysis", f"runs/{name}"], cwd=project, capture_output=True, text=True)
+    findings = json.loads((project / "runs" / name / "report" / "findings.json").read_text()) if report.returncode == 0 else {}
+    return {"form": run.form, "budget": run.budget, "wall_s": wall, "accuracy": accuracies(findings),
+            "conclusions": conclusions(findings, study.expect), "command": " ".join(command[1:])}
+
+
+def accuracies(findings: dict) -> dict:
+    """'dataset arch [augment]' -> mean test accuracy of that configuration (the best one per arch and aug)."""
+    found = {}
+    for cell in findings.get("cells", []):
+        key = f"{cell['dataset']} {cell['arch']} {cell.get('factors', {}).get('augment', '')}".strip()
+        found[key] = max(found.get(key, 0.0), cell["test_accuracy"])
+    for row in findings.get("leaderboard", []):
+        found[f"{row['dataset']} {row['arch']}"] = row["test_accuracy"]
+    return found
+
+
+def conclusions(findings: dict, expect: dict) -> dict:
+    """What the report concludes, beside what the users concluded."""
+    out = {}
+    winners = findings.get("winners", [])
+    if "winner" in expect and winners:
+        out["winner"] = {"users": expect["winner"], "raycnn": winners[0]["winner"],
+                         "match": winners[0]["winner"] == expect["winner"]}
+    ranking = [r for r in findings.get("class_ranking", []) if r["rank"] <= 3]
+    if "weakest" in expect and ranking:
+        lowest = sorted({r["class"] for r in ranking if r["dataset"] != "mnist"}, key=lambda c: min(
+            r["rank"] for r in ranking if r["class"] == c))
+        weak = sorted({w["class"] for w in findings.get("weak_classes", [])})
+        out["weakest"] = {"users": expect["weakest"], "raycnn_lowest3": lowest, "raycnn_tested_weak": weak,
+                          "match": bool(set(expect["weakest"]) & set(lowest[:3]))}
+    pairs = findings.get("confused_pairs", [])
+    if "confused" in expect and pairs:
+        top = max(pairs, key=lambda p: p["rate"])
+        out["confused"] = {"users": sorted(expect["confused"]), "raycnn": [top["true"], top["pred"]],
+                           "match": {top["true"].lower(), top["pred"].lower()} == {c.lower() for c in expect["confused"]}}
+    if "aug_helps" in expect:
+        overall = [e for e in findings.get("augmentation_effects", []) if e["class"] is None and e["dataset"] == "cifar10"]
+        if overall:
+            helped = all(e["delta"] > 0 for e in overall)
+            out["aug_helps"] = {"users": expect["aug_helps"], "raycnn": [round(e["delta"], 4) for e in overall],
+                                "match": helped == expect["aug_helps"]}
+    return out
+
+
+def print_table(results: list[dict]) -> None:
+    print(f"\n{'study':<18}{'form':<13}{'wall min':>9}  {'configuration':<34}{'users':>7}{'raycnn':>8}  conclusions")
+    for study in results:
+        for run in study["runs"]:
+            keys = sorted(set(run.get("accuracy", {})) | set(study["users"])) or ["-"]
+            verdicts = "; ".join(f"{k}: {'yes' if v['match'] else 'NO'}" for k, v in run.get("conclusions", {}).items())
+            for i, key in enumerate(keys):
+                users = study["users"].get(key)
+                mine = run.get("accuracy", {}).get(key)
+                print(f"{study['name'] if i == 0 else '':<18}{run['form'] if i == 0 else '':<13}"
+                      f"{run['wall_s'] / 60 if i == 0 else 0:>9.1f}  {key:<34}{_pct(users):>7}{_pct(mine):>8}  "
+                      f"{verdicts if i == 0 else ''}{run.get('error', '') if i == 0 else ''}")
+    for name, why in NOT_OFFLINE.items():
+        print(f"{name:<18}not run: {why} (planned with --dry-run in the test suite)")
+
+
+def _pct(value) -> str:
+    return "" if value is None else f"{100 * value:.1f}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "datasets")
+    parser.add_argument("--only", nargs="*", help="study names (default: all)")
+    parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "seed_studies.json")
+    args = parser.parse_args()
+    results = []
+    with tempfile.TemporaryDirectory() as scratch:
+        project = Path(scratch)
+        for study in STUDIES:
+            if args.only and study.name not in args.only:
+                continue
+            runs = [run_study(study, run, args.data.resolve(), project) for run in study.runs]
+            results.append({"name": study.name, "users": study.users, "runs": runs})
+            print(json.dumps(results[-1], indent=1), flush=True)
+    print_table(results)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({"studies": results, "not_offline": NOT_OFFLINE}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
