@@ -18,7 +18,6 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -169,16 +168,18 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "datasets")
     parser.add_argument("--only", nargs="*", help="study names (default: all)")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "seed_studies.json")
+    parser.add_argument("--project", type=Path, default=REPO / "benchmarks" / "results" / "seed_studies",
+                        help="the folder the sweeps run from (runs/<study>-<form>/, with their reports)")
     args = parser.parse_args()
     results = []
-    with tempfile.TemporaryDirectory() as scratch:
-        project = Path(scratch)
-        for study in STUDIES:
-            if args.only and study.name not in args.only:
-                continue
-            runs = [run_study(study, run, args.data.resolve(), project) for run in study.runs]
-            results.append({"name": study.name, "users": study.users, "runs": runs})
-            print(json.dumps(results[-1], indent=1), flush=True)
+    project = args.project.resolve()          # kept: the runs and their reports, to read as a user would
+    project.mkdir(parents=True, exist_ok=True)
+    for study in STUDIES:
+        if args.only and study.name not in args.only:
+            continue
+        runs = [run_study(study, run, args.data.resolve(), project) for run in study.runs]
+        results.append({"name": study.name, "users": study.users, "runs": runs})
+        print(json.dumps(results[-1], indent=1), flush=True)
     print_table(results)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"studies": results, "not_offline": NOT_OFFLINE}, indent=1))
