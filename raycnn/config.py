@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import types
 import typing
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from raycnn.config_values import coerce, plain
 from raycnn.errors import ConfigError, ModelError
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "adadelta")
@@ -204,9 +204,9 @@ class RunConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain nested dict (lists for tuples, a mapping for oversample): YAML/JSON-ready."""
-        out = _plain(dataclasses.asdict(self))
+        out = plain(dataclasses.asdict(self))
         out["data"]["oversample"] = dict(self.data.oversample)
-        out["model"]["kwargs"] = {k: _plain(v) for k, v in self.model.kwargs}
+        out["model"]["kwargs"] = {k: plain(v) for k, v in self.model.kwargs}
         return out
 
 
@@ -263,53 +263,3 @@ def replace_field(config: RunConfig, dotted_key: str, value: Any, source: str = 
               for f in dataclasses.fields(SECTIONS[section])}
     values[key] = value
     return dataclasses.replace(config, **{section: section_from_dict(section, values, source)})
-
-
-def coerce(value: Any, hint: Any, key: str) -> Any:
-    """Check `value` against a type hint; convert lists to tuples and ints to floats."""
-    origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if hint is Any:                     # model.kwargs: any YAML value, kept hashable
-        return _hashable(value)
-    if origin in (typing.Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        inner = [a for a in args if a is not type(None)]
-        return coerce(value, inner[0], key)
-    if origin is tuple:
-        return _coerce_tuple(value, args, key)
-    if hint is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if hint in (int, float, str, bool) and type(value) is hint:
-        return value
-    expected = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}.get(hint, hint)
-    raise ConfigError(f"{key}: expected {expected}, got {value!r}")
-
-
-def _coerce_tuple(value: Any, args: tuple, key: str) -> tuple:
-    item_hint = args[0]
-    if isinstance(value, Mapping) and typing.get_origin(item_hint) is tuple:
-        value = list(value.items())     # oversample: {cat: 2.0} -> ((cat, 2.0),)
-    if isinstance(value, (str, int, float)) and not isinstance(value, bool) and typing.get_origin(item_hint) is not tuple:
-        value = [value]                 # a single value where a list is expected
-    if not isinstance(value, (list, tuple)):
-        raise ConfigError(f"{key}: expected a list, got {value!r}")
-    if typing.get_origin(item_hint) is tuple:
-        return tuple(tuple(coerce(v, h, key) for v, h in zip(item, typing.get_args(item_hint)))
-                     for item in value)
-    return tuple(coerce(v, item_hint, key) for v in value)
-
-
-def _hashable(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return tuple((k, _hashable(v)) for k, v in value.items())
-    if isinstance(value, list):
-        return tuple(_hashable(v) for v in value)
-    return value
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
