@@ -9,7 +9,8 @@ import random
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from raycnn.config import SECTIONS, RunConfig, coerce, replace_field
+from raycnn.config import SECTIONS, RunConfig, replace_field
+from raycnn.config_values import coerce
 from raycnn.errors import ConfigError
 
 SPACE_FORMS = ("grid", "choice", "uniform", "loguniform", "randint")

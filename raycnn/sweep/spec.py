@@ -48,7 +48,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Mapping
 
-from raycnn.config import RunConfig, absolute_path, coerce, run_config_from_dict
+from raycnn.config import RunConfig, absolute_path, run_config_from_dict
+from raycnn.config_values import coerce
 from raycnn.errors import ConfigError
 from raycnn.sweep.hyperband import hyperband_milestones
 from raycnn.sweep.space import Dimension, dimension, optional_positive_int, positive_int, string
