@@ -13,7 +13,8 @@ from ray.tune.search import Searcher
 
 from raycnn.sweep.results import part_file
 from raycnn.sweep.space import Dimension
-from raycnn.sweep.tuned import CellScheduler, CellSearcher, best_values, tuning_done
+from raycnn.sweep.cell_scheduler import CellScheduler
+from raycnn.sweep.tuned import CellSearcher, best_values, tuning_done
 
 SPACE = (Dimension("train.lr", "loguniform", (1e-4, 1e-1)),)
 

@@ -25,7 +25,8 @@ def build_tuner(sweep: SweepConfig, trials: list[TrialSpec], resume: bool, stage
     from raycnn.sweep.progress import ProgressPrinter
     from raycnn.sweep.tables import ResultTables
     from raycnn.sweep.trainable import METRIC, TIME_ATTR, run_trial
-    from raycnn.sweep.tuned import CellScheduler, CellSearcher
+    from raycnn.sweep.cell_scheduler import CellScheduler
+    from raycnn.sweep.tuned import CellSearcher
 
     run_dir = run_directory(sweep)
     experiment = f"{run_dir}/confirm" if stage == "confirm" else run_dir
