@@ -1,4 +1,5 @@
-"""What the results say: leaderboard, factor effects, weak classes and what helps them.
+"""What the results say: leaderboard, factor effects, weak classes and what helps them (effects.py holds the
+factor effects, claims.py the tested claims across datasets and the Pareto front).
 
 Rules (stated in every report):
 - Budgets: a trial that ran to its own end (completed, or stopped by its patience rule) has the
@@ -45,14 +46,12 @@ from collections import defaultdict
 import numpy as np
 import pandas as pd
 
+from analysis.claims import decide_confused, decide_weak, pareto
+from analysis.effects import effects, marginal_means
 from analysis.load import Results, factor_columns, short, value_text
-from analysis.stats import Bootstrap, Estimate, holm, t_interval
+from analysis.stats import Bootstrap
+from analysis.values import largest_budget, mean_of
 
-ALPHA = 0.05
-WEAK_GAP = 0.02
-TOP_PAIRS = 3
-EFFECT_GROUPS = {"augment": "augmentation_effects", "kernel_size": "kernel_effects", "arch": "arch_effects"}
-EMPTY = ("None", "none", "{}", "[]", "0", "0.0", "False", "()")
 
 
 def analyse(results: Results) -> dict:
@@ -69,8 +68,8 @@ def analyse(results: Results) -> dict:
         trials, columns = factor_columns(trials)
         context = Dataset(str(dataset), trials, names, boot, columns)
         pairs += context.leaderboard(findings)
-        context.effects(findings)
-        context.marginal_means(findings)
+        effects(context, findings)
+        marginal_means(context, findings)
         context.cells(findings)
         _caveats(context, findings)
         contexts.append(context)
@@ -143,7 +142,7 @@ class Dataset:
         """The configuration (all settings but the seed) with the best mean validation accuracy,
         among full runs where there are any."""
         full = trials[trials["budget"] == "full"]
-        pool = full if len(full) else trials[trials["budget"] == _largest_budget(trials)]
+        pool = full if len(full) else trials[trials["budget"] == largest_budget(trials)]
         score = pool["best_val_accuracy"].astype(float)
         if score.isna().all():       # no validation column: the test accuracy decides
             score = pd.Series([self.boot.point(k)[0] for k in pool.index], index=pool.index)
@@ -163,14 +162,14 @@ class Dataset:
     def board_row(self, arch: str, members: pd.DataFrame) -> dict:
         estimate = self.boot.mean([(k, s) for k, s in zip(members.index, members["seed"])])
         low, high = estimate.interval()
-        params = _mean(members["params"])
+        params = mean_of(members["params"])
         first = members.iloc[0]
         return {"dataset": self.name, "arch": arch, "config": self.label(first), "budget": first["budget"],
                 "seeds": int(members["seed"].nunique()), "trials": list(members.index),
                 "test_accuracy": float(estimate.point[0]), "ci_low": float(low[0]), "ci_high": float(high[0]),
-                "params": params, "train_seconds": _mean(members["train_seconds"]),
+                "params": params, "train_seconds": mean_of(members["train_seconds"]),
                 "accuracy_per_mparam": (float(estimate.point[0]) / (params / 1e6)) if params else None,
-                "images_per_second": _mean(members["images_per_second"]), "estimate": estimate}
+                "images_per_second": mean_of(members["images_per_second"]), "estimate": estimate}
 
     def rank_classes(self, arch: str, trials: pd.DataFrame, best: pd.DataFrame, findings: dict) -> None:
         """Classes ranked by F1 averaged over every configuration of the architecture (full runs, or
@@ -179,7 +178,7 @@ class Dataset:
         both are lower; corrected over the report in decide_weak). The test's standard error holds the
         test-set sampling and the trial-to-trial spread of the gaps (over seeds and configurations)."""
         full = trials[trials["budget"] == "full"]
-        budget = "full" if len(full) else _largest_budget(trials)
+        budget = "full" if len(full) else largest_budget(trials)
         pool = trials[trials["budget"] == budget]
         size = len(self.classes)
         members = [(k, s) for k, s in zip(pool.index, pool["seed"])]
@@ -230,105 +229,6 @@ class Dataset:
                                                     "by_arch": {a: sorted(weak[a]) for a in archs},
                                                     "budgets": sorted(set(budgets.values()))})
 
-    # --- factor effects ---------------------------------------------------------------------------
-
-    def effects(self, findings: dict) -> None:
-        for arch, trials in self.trials.groupby("arch", sort=True):
-            per_arch = {}
-            for factor in self.columns:
-                key = EFFECT_GROUPS.get(factor, "other_effects")
-                entries, estimates = self.factor_effect(trials, factor, str(arch))
-                findings[key] += entries
-                per_arch.update(estimates)
-            self.estimates[str(arch)] = per_arch
-        if self.trials["arch"].nunique() > 1:
-            entries, _ = self.factor_effect(self.trials, "arch", None)
-            findings["arch_effects"] += entries
-        self.interactions(findings)
-
-    def factor_effect(self, trials: pd.DataFrame, factor: str, arch: str | None):
-        values = sorted(trials[factor].map(value_text).unique(), key=_natural)
-        if len(values) < 2:
-            return [], {}
-        baseline = choose_baseline(factor, values)
-        match = [c for c in self.columns if c != factor] + ["seed", "budget"] + (["arch"] if factor != "arch" else [])
-        keys = trials.apply(lambda r: tuple(value_text(r[c]) for c in match), axis=1)
-        text = trials[factor].map(value_text)
-        base = defaultdict(list)
-        for key, match_key in zip(trials.index[text == baseline], keys[text == baseline]):
-            base[match_key].append(key)
-        entries, estimates = [], {}
-        for value in (v for v in values if v != baseline):
-            chosen = text == value
-            pairs = [(k, b, trials.at[k, "seed"]) for k, m in zip(trials.index[chosen], keys[chosen]) for b in base[m]]
-            if not pairs:
-                continue
-            estimate = self.boot.paired(pairs)
-            estimates[(factor, value, baseline)] = estimate
-            budgets = sorted({trials.at[k, "budget"] for k, _, _ in pairs})
-            self.budgets[(arch, factor, value, baseline)] = budgets
-            entries += self.effect_entries(estimate, factor, value, baseline, arch, budgets)
-        return entries, estimates
-
-    def effect_entries(self, estimate: Estimate, factor: str, value: str, baseline: str, arch: str | None,
-                       budgets: list[str]) -> list[dict]:
-        low, high = estimate.interval()
-        size = len(self.classes)
-        common = {"dataset": self.name, "arch": arch, "factor": factor, "factor_value": _typed(value),
-                  "baseline_value": _typed(baseline), "pairs": estimate.units, "seeds": estimate.seeds,
-                  "budgets": budgets}
-        entries = [{**common, "class": None, "delta": float(estimate.point[0]), "ci_low": float(low[0]),
-                    "ci_high": float(high[0])}]
-        corrected = holm(estimate.p_values(slice(1, 1 + size)))      # over the classes of this change
-        for c, name in enumerate(self.classes):
-            f1, rec, prec = 1 + c, 1 + size + c, 1 + 2 * size + c
-            entries.append({**common, "class": name, "delta": float(estimate.point[f1]), "ci_low": float(low[f1]),
-                            "ci_high": float(high[f1]), "p_holm": float(corrected[c]),
-                            "recall_delta": float(estimate.point[rec]),
-                            "recall_ci_low": float(low[rec]), "recall_ci_high": float(high[rec]),
-                            "precision_delta": float(estimate.point[prec]), "precision_ci_low": float(low[prec]),
-                            "precision_ci_high": float(high[prec])})
-        return entries
-
-    def interactions(self, findings: dict) -> None:
-        """A factor whose effect on accuracy differs between architectures (CI of the difference)."""
-        estimates = self.estimates
-        archs = sorted(estimates)
-        for i, first in enumerate(archs):
-            for second in archs[i + 1:]:
-                for key in sorted(set(estimates[first]) & set(estimates[second])):
-                    a, b = estimates[first][key], estimates[second][key]
-                    low, high = (a - b).interval()
-                    la, ha = a.interval()
-                    lb, hb = b.interval()
-                    findings["interactions"].append({
-                        "dataset": self.name, "factor": key[0], "factor_value": _typed(key[1]),
-                        "baseline_value": _typed(key[2]), "arch_a": first, "arch_b": second,
-                        "delta_a": float(a.point[0]), "ci_a": [float(la[0]), float(ha[0])],
-                        "delta_b": float(b.point[0]), "ci_b": [float(lb[0]), float(hb[0])],
-                        "difference": float(a.point[0] - b.point[0]), "ci_low": float(low[0]),
-                        "ci_high": float(high[0]), "matters": bool(low[0] > 0 or high[0] < 0),
-                        "budgets": sorted(set(self.budgets[(first, *key)]) | set(self.budgets[(second, *key)]))})
-
-    def marginal_means(self, findings: dict) -> None:
-        """Mean test accuracy per value of each factor (and architecture), at one budget."""
-        counts = self.trials["budget"].value_counts()
-        budget = max(counts.index, key=lambda b: (counts[b], _budget_epochs(b)))   # where most trials are
-        pool = self.trials[self.trials["budget"] == budget]
-        for factor in ["arch"] + self.columns:
-            text = pool[factor].map(value_text)
-            if text.nunique() < 2:
-                continue
-            for value in sorted(text.unique(), key=_natural):
-                members = pool[text == value]
-                estimate = self.boot.mean([(k, s) for k, s in zip(members.index, members["seed"])])
-                low, high = estimate.interval()
-                findings["marginal_means"].append({
-                    "dataset": self.name, "factor": factor, "value": _typed(value), "budget": budget,
-                    "trials": len(members), "accuracy": float(estimate.point[0]), "ci_low": float(low[0]),
-                    "ci_high": float(high[0])})
-
-
     def cells(self, findings: dict) -> None:
         """Every configuration (all settings but the seed) with its mean test accuracy and costs."""
         keys = self.config_key(self.trials)
@@ -341,92 +241,8 @@ class Dataset:
                 "factors": {short(c): value_text(first[c]) for c in self.columns},
                 "budget": first["budget"], "seeds": int(members["seed"].nunique()), "trials": len(members),
                 "accuracy": float(estimate.point[0]), "ci_low": float(low[0]), "ci_high": float(high[0]),
-                "params": _mean(members["params"]), "train_seconds": _mean(members["train_seconds"]),
-                "images_per_second": _mean(members["images_per_second"])})
-
-
-def decide_weak(findings: dict) -> None:
-    """Holm over every class tested in the report; weak = below the mean by WEAK_GAP and passing."""
-    ranking = findings["class_ranking"]
-    adjusted = holm([r["p"] for r in ranking])
-    for row, p in zip(ranking, adjusted):
-        row["p_holm"] = float(p)
-        row["weak"] = bool(p < ALPHA and row["gap"] <= -WEAK_GAP and row["recall_gap"] <= -WEAK_GAP)
-    findings["weak_classes"] = [{k: v for k, v in r.items() if k != "weak"} for r in ranking if r["weak"]]
-    findings["tested_classes"] = len(ranking)
-
-
-def decide_confused(tests: list[dict], findings: dict) -> None:
-    """Holm over every off-diagonal pair in the report; keep the passing pairs and each top three."""
-    flat = np.concatenate([t["p"][~np.isnan(t["p"])] for t in tests]) if tests else np.array([])
-    adjusted = holm(flat)
-    start = 0
-    for test in tests:
-        counts, errors = test["counts"], test["errors"]
-        mask = ~np.isnan(test["p"])
-        p_holm = np.full(counts.shape, np.nan)
-        p_holm[mask] = adjusted[start:start + mask.sum()]
-        start += mask.sum()
-        rates = counts / np.maximum(counts.sum(axis=1), 1)[:, None]
-        np.fill_diagonal(rates, 0.0)
-        order = np.dstack(np.unravel_index(np.argsort(-rates, axis=None, kind="stable"), rates.shape))[0]
-        names = test["classes"]
-        for rank, (true, pred) in enumerate(order):
-            confused = bool(p_holm[true, pred] < ALPHA)
-            if rates[true, pred] <= 0 or (rank >= TOP_PAIRS and not confused):
-                continue
-            findings["confused_pairs"].append({
-                "dataset": test["dataset"], "arch": test["arch"], "true": names[true], "pred": names[pred],
-                "rate": float(rates[true, pred]), "count": int(counts[true, pred]), "errors": int(errors[true]),
-                "chance_rate": float(test["chance"] * errors[true] / max(counts[true].sum(), 1)),
-                "p_holm": float(p_holm[true, pred]), "confused": confused, "budget": test["budget"]})
-
-
-def pareto(cells: list[dict]) -> list[dict]:
-    """Per dataset, at the full budget (or the largest): each configuration with whether it is on the
-    front of accuracy against params, training seconds and images/s, and what dominates it."""
-    out = []
-    for dataset in sorted({c["dataset"] for c in cells}):
-        mine = [c for c in cells if c["dataset"] == dataset]
-        budget = "full" if any(c["budget"] == "full" for c in mine) else max((c["budget"] for c in mine),
-                                                                            key=_budget_epochs)
-        pool = [c for c in mine if c["budget"] == budget]
-        for cell in sorted(pool, key=lambda c: -c["accuracy"]):
-            row = {k: cell[k] for k in ("dataset", "arch", "config", "budget", "seeds", "accuracy", "ci_low",
-                                        "ci_high", "params", "train_seconds", "images_per_second")}
-            for cost, lower_is_cheaper in (("params", True), ("train_seconds", True), ("images_per_second", False)):
-                better = _dominating(cell, pool, cost, lower_is_cheaper)
-                row[f"front_{cost}"] = None if cell[cost] is None else not better
-                row[f"dominated_by_{cost}"] = better[0]["config"] if better else None
-            out.append(row)
-    return out
-
-
-def _dominating(cell: dict, pool: list[dict], cost: str, lower_is_cheaper: bool) -> list[dict]:
-    if cell[cost] is None:
-        return []
-    sign = 1 if lower_is_cheaper else -1
-    found = [o for o in pool if o is not cell and o[cost] is not None and o["accuracy"] >= cell["accuracy"]
-             and sign * o[cost] <= sign * cell[cost]
-             and (o["accuracy"] > cell["accuracy"] or sign * o[cost] < sign * cell[cost])]
-    return sorted(found, key=lambda o: -o["accuracy"])
-
-
-def choose_baseline(factor: str, values: list[str]) -> str:
-    if factor == "augment" and "none" in values:
-        return "none"
-    if factor == "arch":
-        return sorted(values)[0]
-    for empty in EMPTY:
-        if empty in values:
-            return empty
-    for value in values:                      # a merged factor ("None / []"): empty in every part
-        if " / " in value and all(part in EMPTY for part in value.split(" / ")):
-            return value
-    numbers = [v for v in values if _number(v) is not None]
-    if numbers:
-        return min(numbers, key=_number)
-    return sorted(values)[0]
+                "params": mean_of(members["params"]), "train_seconds": mean_of(members["train_seconds"]),
+                "images_per_second": mean_of(members["images_per_second"])})
 
 
 def compute_spent(results: Results) -> dict:
@@ -472,34 +288,3 @@ def _gap(vectors: np.ndarray, start: int, size: int) -> np.ndarray:
     return block - block.mean(axis=-1, keepdims=True)
 
 
-def _largest_budget(trials: pd.DataFrame) -> str:
-    return max(trials["budget"], key=_budget_epochs)
-
-
-def _budget_epochs(budget: str) -> int:
-    return 10**9 if budget == "full" else int(budget.split()[1])
-
-
-def _mean(series) -> float | None:
-    mean, _, _ = t_interval(pd.to_numeric(series, errors="coerce").tolist())
-    return None if np.isnan(mean) else mean
-
-
-def _number(text: str) -> float | None:
-    try:
-        return float(text)
-    except ValueError:
-        return None
-
-
-def _natural(text: str):
-    number = _number(text)
-    return (0, number, "") if number is not None else (1, 0.0, text)
-
-
-def _typed(text: str):
-    """Back to a number where the value was one (kernel 5, not "5")."""
-    number = _number(text)
-    if number is None or text in ("nan", "inf"):
-        return text
-    return int(number) if number.is_integer() and "." not in text else number
