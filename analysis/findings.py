@@ -80,6 +80,7 @@ def analyse(results: Results) -> dict:
     findings["pareto"] = pareto(findings["cells"])
     findings["tuning"] = tuning_curves(results)
     findings["compute"] = compute_spent(results)
+    findings["hardware"] = _hardware(results.trials)
     return findings
 
 
@@ -277,9 +278,22 @@ def _caveats(context: Dataset, findings: dict) -> None:
         findings["cannot_conclude"].append(f"{name}: the tuned comparison has not reached its confirm stage; these are "
                                            f"tuning trials, chosen on validation, so their scores are biased up "
                                            f"(continue the sweep with --resume)")
+    ran_in = _hardware(trials)
+    if len(ran_in) > 1:
+        findings["cannot_conclude"].append(f"{name}: trials ran on different hardware or precision ({'; '.join(ran_in)}); "
+                                           f"differences between them may come from that, not from the settings")
     if not (trials["budget"] == "full").any():
         findings["cannot_conclude"].append(f"{name}: every trial was stopped by ASHA; comparisons are at the "
                                            f"epochs they reached, not at convergence")
+
+
+def _hardware(trials: pd.DataFrame) -> list[str]:
+    """'N trials: bf16 on NVIDIA A10G, 0.25 GPU' for each distinct device, precision and GPU share."""
+    columns = [c for c in ("precision", "device_name", "gpu_share") if c in trials.columns]
+    if not columns:
+        return []
+    groups = trials[columns].astype(str).value_counts()
+    return [f"{n} trial(s): " + ", ".join(f"{c} {v}" for c, v in zip(columns, key)) for key, n in groups.items()]
 
 
 def _gap(vectors: np.ndarray, start: int, size: int) -> np.ndarray:

@@ -213,14 +213,15 @@ def tuning_sentences(findings: dict) -> list[str]:
 
 def compute_sentences(findings: dict) -> list[str]:
     c = findings["compute"]
+    ran_on = [f"Ran on: {'; '.join(findings['hardware'])}."] if findings.get("hardware") else []
     if not c.get("epochs_full_grid"):
-        return []
+        return ran_on
     text = (f"{c['trials']} trials ran {c['epochs_run']:.0f} epochs of the {c['epochs_full_grid']:.0f} a full grid "
             f"would run ({c['share_of_full_grid']:.0%}); {c['stopped_by_asha']} were stopped by ASHA")
     if c.get("seconds_saved_estimate"):
         text += (f"; training took {c['seconds_run']:.0f} s and saved about {c['seconds_saved_estimate']:.0f} s "
                  f"(epochs saved x mean seconds per epoch)")
-    return [text + "."]
+    return [text + "."] + ran_on
 
 
 def summary(findings: dict) -> list[str]:

@@ -115,6 +115,35 @@ def batch_slices(total: int, batch_size: int) -> list[slice]:
     return slices
 
 
+def gathered(images: torch.Tensor, labels: torch.Tensor, order: torch.Tensor, slices: list[slice],
+             device: torch.device) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Each batch's uint8 images and labels, on `device`. Splits on the device are indexed there. Splits on
+    the host going to a GPU (too large for the trial's share) are gathered into pinned memory and copied on
+    a side stream one batch ahead, so the copy overlaps the step before it (a copy from pageable memory
+    would be synchronous, whatever non_blocking says)."""
+    if images.device == device or device.type != "cuda":
+        for batch in slices:
+            index = order[batch]
+            yield images[index].to(device), labels[index].to(device)
+        return
+    stream = torch.cuda.Stream(device)
+
+    def stage(batch: slice) -> tuple[torch.Tensor, torch.Tensor]:
+        index = order[batch]
+        with torch.cuda.stream(stream):
+            return (images[index].pin_memory().to(device, non_blocking=True),
+                    labels[index].pin_memory().to(device, non_blocking=True))
+
+    ahead = stage(slices[0]) if slices else None
+    for position in range(len(slices)):
+        torch.cuda.current_stream(device).wait_stream(stream)
+        x, y = ahead
+        x.record_stream(torch.cuda.current_stream(device))   # freed only after the compute stream used it
+        y.record_stream(torch.cuda.current_stream(device))
+        ahead = stage(slices[position + 1]) if position + 1 < len(slices) else None
+        yield x, y
+
+
 class BatchPipeline:
     """Turns uint8 images on the device into normalized float model input, augmenting on request."""
 

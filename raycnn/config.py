@@ -175,6 +175,7 @@ class TrainConfig:
     device: str = "auto"               # auto, cpu, cuda, cuda:N
     precision: str = "auto"            # auto = fastest measured on this device (fp32/bf16/fp16)
     channels_last: bool = True         # NHWC memory layout (faster for convs on CPU and tensor cores)
+    deterministic: bool = False        # the same bits for the same seed on the same device type (slower on GPUs)
 
     def __post_init__(self) -> None:
         _check_range("train.epochs", self.epochs, 1)

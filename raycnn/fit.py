@@ -23,8 +23,9 @@ import torch.nn.functional as F
 
 from raycnn import checkpoint as ckpt
 from raycnn.averaging import evaluated_model
-from raycnn.batches import batch_slices, epoch_order
+from raycnn.batches import batch_slices, epoch_order, gathered
 from raycnn.config import RunConfig
+from raycnn.environment import device_name
 from raycnn.errors import RaycnnError
 from raycnn.evaluation import TestEvaluation, evaluate, evaluate_test
 from raycnn.models import build_model, count_parameters
@@ -70,14 +71,19 @@ class TrainingDiverged(RaycnnError):
 def fit(config: RunConfig, report: Report | None = None, out_dir: str | Path | None = None,
         resume: bool = False, progress: bool = False,
         on_improvement: Callable[[TestEvaluation], None] | None = None,
-        durable_checkpoints: bool = True) -> FitResult:
+        durable_checkpoints: bool = True, gpu_share: float = 1.0,
+        on_start: Callable[[dict], None] | None = None) -> FitResult:
     """Train and test one configuration. With `out_dir`, checkpoint every epoch into
     OUT/checkpoints; with `resume`, continue from the checkpoint there if one exists.
     `on_improvement(TestEvaluation)` is called whenever the validation accuracy improves, with the
     test results of the new best weights (before that epoch's checkpoint is written): a run that
     is killed later (a sweep scheduler stopping it) has its final test results already.
-    `durable_checkpoints=False` skips the fsyncs, for a scratch folder its caller copies durably."""
-    trial = prepare_trial(config, out_dir, resume)
+    `durable_checkpoints=False` skips the fsyncs, for a scratch folder its caller copies durably.
+    `gpu_share`: the trial's share of its GPU (raycnn.gpu). `on_start({precision, device, device_name})`
+    is called once the trial is prepared, before its first epoch."""
+    trial = prepare_trial(config, out_dir, resume, gpu_share)
+    if on_start is not None:
+        on_start({"precision": trial.precision, "device": str(trial.device), "device_name": device_name(trial.device)})
     trial.durable_checkpoints = durable_checkpoints
     trial.on_improvement = on_improvement
     status = "completed"
@@ -138,10 +144,9 @@ def train_one_epoch(trial: Trial, progress: bool = False) -> tuple[float, float,
     correct = torch.zeros((), device=trial.device, dtype=torch.int64)
     seen = 0
     start = time.perf_counter()
-    for batch in _progress(slices, progress, f"epoch {trial.state.epoch + 1}/{config.epochs}"):
-        index = order[batch]
-        labels = data["train_y"][index].to(trial.device, non_blocking=True)
-        images = trial.pipeline(data["train_x"][index], labels, trial.augmenter, trial.augment_generator)
+    batches = gathered(data["train_x"], data["train_y"], order, slices, trial.device)
+    for raw, labels in _progress(batches, progress, f"epoch {trial.state.epoch + 1}/{config.epochs}", len(slices)):
+        images = trial.pipeline(raw, labels, trial.augmenter, trial.augment_generator)
         logits, loss = _train_step(trial, images, labels)
         loss_sum += loss.detach() * len(labels)
         correct += (logits.detach().argmax(1) == labels).sum()
@@ -198,9 +203,9 @@ def count_trial_parameters(config: RunConfig) -> int:
     return count_parameters(model)
 
 
-def _progress(items: list, enabled: bool, description: str):
+def _progress(items, enabled: bool, description: str, total: int):
     if not enabled:
         return items
     from tqdm import tqdm
 
-    return tqdm(items, desc=description, unit="batch", leave=False, dynamic_ncols=True)
+    return tqdm(items, desc=description, unit="batch", leave=False, dynamic_ncols=True, total=total)

@@ -1,7 +1,10 @@
 """Device and numeric precision: what a trial runs on and in.
 
 `precision: auto` picks what the device really does fast:
-- CUDA: bf16 autocast where the GPU supports it (Ampere and newer), else fp16 with a grad scaler;
+- CUDA, by compute capability (`gpu_precision`): bf16 autocast from Ampere on (8.0+: A100, A10G, L4, H100,
+  RTX 30xx/40xx); fp16 with a grad scaler on Volta and Turing (7.x: V100, T4, RTX 20xx), whose tensor
+  cores do fp16 but not bf16 (PyTorch's `is_bf16_supported()` says yes there, because it counts emulation);
+  fp32 before (6.x and older: no tensor cores). bf16 asked for on a GPU without it is refused, not emulated;
 - CPU: fp32 and bf16 autocast are both timed on the actual model (a few forward+backward steps on
   a copy, outside the trial's random streams) and bf16 is chosen only if it is clearly faster. CPUs
   with AMX or AVX512-BF16 gain ~2x; on others bf16 is emulated and slower. The verdict is cached per
@@ -47,12 +50,28 @@ def autocast(device: torch.device, precision: str):
 def choose_precision(requested: str, device: torch.device, model: nn.Module, input_shape: tuple,
                      channels_last: bool, cache_dir: Path | None = None) -> str:
     if requested != "auto":
-        if requested == "fp16" and device.type != "cuda":
-            raise ConfigError("train.precision: fp16 needs a CUDA GPU; use bf16 or fp32 on a CPU")
+        check_requested(requested, device)
         return requested
     if device.type == "cuda":
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+        return gpu_precision(torch.cuda.get_device_capability(device))
     return _measured_cpu_precision(model, input_shape, channels_last, cache_dir)
+
+
+def gpu_precision(capability: tuple[int, int]) -> str:
+    """What a GPU of this compute capability does natively (see the module's docstring)."""
+    if tuple(capability) >= (8, 0):
+        return "bf16"
+    return "fp16" if tuple(capability) >= (7, 0) else "fp32"
+
+
+def check_requested(requested: str, device: torch.device) -> None:
+    """ConfigError for a precision the device would only emulate (bf16 before Ampere, fp16 on a CPU)."""
+    if requested == "fp16" and device.type != "cuda":
+        raise ConfigError("train.precision: fp16 needs a CUDA GPU; use bf16 or fp32 on a CPU")
+    if requested == "bf16" and device.type == "cuda" and gpu_precision(torch.cuda.get_device_capability(device)) != "bf16":
+        major, minor = torch.cuda.get_device_capability(device)
+        raise ConfigError(f"train.precision: bf16 is emulated (slow) on this GPU (compute capability {major}.{minor}); "
+                          f"use fp16 or auto")
 
 
 def _measured_cpu_precision(model: nn.Module, input_shape: tuple, channels_last: bool,

@@ -19,6 +19,7 @@ from raycnn.batches import BatchPipeline, batch_slices, class_weights, epoch_len
 from raycnn.config import RunConfig
 from raycnn.data import Dataset, cache_folder, load_dataset
 from raycnn.evaluation import TestEvaluation
+from raycnn.gpu import apply_memory_cap, data_on_device, use_deterministic
 from raycnn.models import build_model
 from raycnn.optim import build_optimizer, build_scheduler
 from raycnn.precision import choose_precision, resolve_device
@@ -54,12 +55,15 @@ class Trial:
     durable_checkpoints: bool = True   # fsync'd; off for a scratch folder copied durably elsewhere
 
 
-def prepare_trial(config: RunConfig, out_dir: str | Path | None, resume: bool) -> Trial:
+def prepare_trial(config: RunConfig, out_dir: str | Path | None, resume: bool, gpu_share: float = 1.0) -> Trial:
+    """`gpu_share`: the fraction of its GPU the trial was given (a sweep's resources.gpus); it caps the
+    trial's GPU memory and decides whether the dataset is copied onto the GPU (raycnn.gpu)."""
     device = resolve_device(config.train.device)
+    if device.type == "cuda":
+        apply_memory_cap(device, gpu_share)
+    use_deterministic(config.train.deterministic)
     dataset = load_dataset(config.data)
     torch.manual_seed(config.train.seed)
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True
     model = build_model(config.model.arch, in_channels=dataset.channels, num_classes=dataset.num_classes,
                         input_size=dataset.image_size, kernel_size=config.model.kernel_size,
                         **config.model.options())
@@ -81,7 +85,7 @@ def prepare_trial(config: RunConfig, out_dir: str | Path | None, resume: bool) -
         augmenter=build_augmenter(config.augment, dataset), weights=weights,
         order_generator=torch.Generator().manual_seed(config.train.seed),
         augment_generator=torch.Generator(device=device).manual_seed(config.train.seed + 1),
-        precision=precision, data=_to_device(dataset, device), state=TrainingState(),
+        precision=precision, data=_to_device(dataset, device, gpu_share), state=TrainingState(),
         checkpoint_dir=checkpoint_dir, steps_per_epoch=steps)
     trial.average = build_average(model, config.train.ema_decay)
     trial.read_in_blocks = trial.data["train_x"].device.type == "cpu" and exceeds_memory(trial.data["train_x"])
@@ -99,17 +103,14 @@ def _load_checkpoint(checkpoint_dir: Path, device: torch.device) -> dict | None:
         return None
 
 
-GPU_DATA_SHARE = 0.25  # a dataset up to this share of the GPU's free memory is copied onto it whole
-
-
-def _to_device(dataset: Dataset, device: torch.device) -> dict[str, torch.Tensor]:
-    """The splits where batches are taken from: on a GPU when they fit in a share of its free memory
-    (one copy per trial, no transfer per batch); else where they are, the machine's mapped cache (the
-    CPU, or a GPU too small for them: each batch is gathered there and copied over)."""
+def _to_device(dataset: Dataset, device: torch.device, gpu_share: float) -> dict[str, torch.Tensor]:
+    """The splits where batches are taken from: on the GPU when they fit in a quarter of the trial's share
+    of its memory (one copy per trial, no transfer per batch; raycnn.gpu.data_on_device); else where they
+    are, the machine's mapped cache (batches are gathered there, pinned and copied over ahead of use)."""
     names = ("train_x", "train_y", "val_x", "val_y", "test_x", "test_y")
     tensors = {name: getattr(dataset, name) for name in names}
     if device.type == "cuda":
-        free, _ = torch.cuda.mem_get_info(device)
-        if sum(t.numel() * t.element_size() for t in tensors.values()) > GPU_DATA_SHARE * free:
+        total = torch.cuda.get_device_properties(device).total_memory
+        if not data_on_device(sum(t.numel() * t.element_size() for t in tensors.values()), gpu_share, total):
             return tensors
     return {name: tensor.to(device) for name, tensor in tensors.items()}

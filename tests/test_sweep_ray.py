@@ -373,6 +373,35 @@ max_failures: 3
         cluster.shutdown()
 
 
+def test_out_of_memory_on_a_shared_gpu_is_retried_once_alone(tmp_path):
+    from ray.cluster_utils import Cluster
+
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0})
+    try:
+        cluster.add_node(num_cpus=2, num_gpus=1)               # one (simulated) GPU, shared by two trials
+        cluster.wait_for_nodes()
+        sweep = write_sweep(tmp_path / "oom.yaml", """
+fixed: {train: {epochs: 2, device: cpu}}
+variants:
+  - {}
+  - {model: {dense_units: [131072, 131072]}}
+scheduler: {kind: fifo}
+resources: {cpus: 1, gpus: 0.5}
+""")
+        code, out, err = finish(start_sweep(str(sweep), "--storage", str(tmp_path / "runs"), "--address",
+                                            cluster.address))
+        rows = {r["trial_id"]: r for r in table(tmp_path / "runs" / "test", "trials")}
+        assert "1 trial(s) ran out of memory on a shared GPU; running them again, each with a whole GPU" in out
+        assert rows["t0001"]["status"] == "completed" and rows["t0001"]["gpu_share"] == 0.5
+        assert rows["t0001"]["precision"] in ("fp32", "bf16") and rows["t0001"]["device_name"]
+        oom = rows["t0002"]
+        assert oom["status"] == "oom" and oom["gpu_share"] == 1.0 and oom["stop_reason"] is None
+        assert "retried alone" in oom["warning"] and "allocate memory" in oom["error"]
+        assert code == 0, err[-2000:]
+    finally:
+        cluster.shutdown()
+
+
 def test_a_local_folder_is_refused_when_trials_would_run_on_other_nodes(tmp_path):
     from ray.cluster_utils import Cluster
 

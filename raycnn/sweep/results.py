@@ -51,6 +51,9 @@ TRIAL_FIELDS = {
     "restarts": pa.int64(),      # times the trial was retried from its checkpoint after its process failed
     "pid": pa.int64(),           # the trial's process on node_id (its latest attempt)
     "warning": pa.string(),      # e.g. an unreadable checkpoint passed over
+    "precision": pa.string(),    # the numeric precision it trained in (fp32, bf16, fp16)
+    "device_name": pa.string(),  # the GPU's or CPU's name
+    "gpu_share": pa.float64(),   # its share of a GPU (Ray's resources.gpus; 1 when retried alone)
     "code": pa.string(),         # the user code it ran (JSON: ref, path, sha256, git_commit), if any
     "stage": pa.string(),        # tuned sweeps: tune | confirm
     "cell": pa.string(),         # tuned sweeps: the grid cell
@@ -214,6 +217,19 @@ def compact_test_results(storage: RunStorage, positions: dict[str, int]) -> int:
                 storage.delete(f"{folder}/{trial_id}.parquet")
             merged += len(trial_ids)
     return merged
+
+
+def mark_for_retry(storage: RunStorage, trial_ids: set[str], why: str) -> None:
+    """Set these trials back to `pending`, saying why in `warning` (a retry stage runs them again)."""
+    folder = table_folder("trials")
+    for name in storage.list_files(folder):
+        table = storage.read_table(f"{folder}/{name}")
+        rows = table.to_pylist()
+        mine = [row for row in rows if row["trial_id"] in trial_ids]
+        for row in mine:
+            row.update(status="pending", stop_reason=None, warning="; ".join(filter(None, [row.get("warning"), why])))
+        if mine:
+            storage.write_table(f"{folder}/{name}", rows_table(rows, table.schema))
 
 
 def mark_interrupted(storage: RunStorage) -> int:

@@ -17,7 +17,7 @@ from raycnn.sweep.runfiles import run_directory, write_run_files
 from raycnn.sweep.spec import SweepConfig, TrialSpec
 from raycnn.sweep.storage import RESULTS, RunStorage, tensorboard_logdir
 from raycnn.sweep.tune_bridge import quiet_tune_logs
-from raycnn.sweep.tuner import build_tuner
+from raycnn.sweep.tuner import ALONE, build_tuner
 
 
 def start_ray(address: str | None) -> None:
@@ -65,7 +65,9 @@ def run_sweep(sweep: SweepConfig, trials: list[TrialSpec], address: str | None, 
         if not resume:
             write_run_files(storage, sweep, trials)
         if sweep.tune is None:
-            fit_tuner(build_tuner(sweep, trials, resume))
+            if not storage.exists(f"{ALONE}/tuner.pkl"):
+                fit_tuner(build_tuner(sweep, trials, resume))
+            run_alone(sweep, trials, storage)
         else:
             run_tuned(sweep, trials, resume, storage)
     finally:
@@ -77,6 +79,25 @@ def run_sweep(sweep: SweepConfig, trials: list[TrialSpec], address: str | None, 
             ray.shutdown()
     rows = storage.read_table(table_folder("trials")).to_pylist()
     return print_summary(rows, storage.location, time.monotonic() - started, interrupt.stop_reason())
+
+
+def run_alone(sweep: SweepConfig, trials: list[TrialSpec], storage: RunStorage) -> None:
+    """Trials that ran out of memory on a shared GPU (a neighbour's peak may have been the cause), once more
+    each with a whole GPU, in RUN_DIR/alone; out of memory again, they end `oom`. Continued on --resume."""
+    from raycnn.sweep import interrupt
+    from raycnn.sweep.results import mark_for_retry
+    from raycnn.sweep.trainable import SHARED_OOM
+
+    started = storage.exists(f"{ALONE}/tuner.pkl")
+    rows = storage.read_table(table_folder("trials")).to_pylist()
+    again = {r["trial_id"] for r in rows if r["status"] == "oom" and r.get("stop_reason") == SHARED_OOM}
+    if interrupt.stop_reason() or not (again or started):
+        return
+    if again:
+        print(f"raycnn: {len(again)} trial(s) ran out of memory on a shared GPU; running them again, each with a "
+              f"whole GPU", flush=True)
+        mark_for_retry(storage, again, "out of memory on a shared GPU: retried alone")
+    fit_tuner(build_tuner(sweep, trials, started, stage=ALONE, only=again))
 
 
 def run_tuned(sweep: SweepConfig, slots: list[TrialSpec], resume: bool, storage: RunStorage) -> None:

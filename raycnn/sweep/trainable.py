@@ -37,12 +37,14 @@ from raycnn.config import run_config_from_dict
 from raycnn.errors import is_out_of_memory
 from raycnn.evaluation import TestEvaluation
 from raycnn.fit import FitResult, TrainingDiverged, count_trial_parameters, fit
+from raycnn.gpu import release_memory
 from raycnn.sweep.results import write_test_results
 from raycnn.sweep.storage import run_work_root
 from raycnn.sweep.trial_checkpoints import TrialCheckpoints
 from raycnn.tensorboard import EpochLogger, hyperparameters
 
 TEST_FILE = "test_at_best.json"
+SHARED_OOM = "out of memory on a shared GPU"   # stop_reason of an oom the sweep retries alone
 HOLD = "RAYCNN_TEST_HOLD"   # tests only: "EPOCH:FILE" holds every trial after it reports EPOCH until FILE exists
 METRIC = "val_accuracy"
 TIME_ATTR = "epoch"  # not training_iteration: that restarts from 1 when a trial is restored
@@ -73,10 +75,11 @@ def _run(spec: dict, config, work: Path) -> None:
     board = EpochLogger(spec.get("tensorboard") or tune.get_context().get_trial_dir(), spec["name"],
                         hyperparameters(config, tuple(spec.get("values", {}))), config.data)
     stop_epochs = set(spec.get("stop_epochs", ()))   # where the scheduler may stop it: figures then
+    share = spec.get("gpu_share") or 0.0
     base = {"trial_id": spec["trial_id"], "trial_name": spec["name"],
             "node_id": ray.get_runtime_context().get_node_id(),
             "gpu_ids": json.dumps([str(g) for g in ray.get_gpu_ids()]),   # shared ids: fractional GPUs
-            "pid": os.getpid()}
+            "gpu_share": share, "pid": os.getpid()}
     if warnings:                                      # the driver prints it and keeps it in the trials table
         base["warning"] = "; ".join(warnings)[:1000]
 
@@ -105,7 +108,8 @@ def _run(spec: dict, config, work: Path) -> None:
     result, end = None, {}
     try:
         result = fit(config, report=report, out_dir=work, resume=resumed, on_improvement=on_improvement,
-                     durable_checkpoints=False)   # scratch: TrialCheckpoints.save copies it durably
+                     durable_checkpoints=False,   # scratch: TrialCheckpoints.save copies it durably
+                     gpu_share=share if share > 0 else 1.0, on_start=base.update)
         if best["test"] is None or best["test"]["confusion"] != result.confusion:  # not written yet
             write_test_results(spec["run_dir"], spec["trial_id"], result.per_class, result.confusion)
         end = _final_metrics(base, result)
@@ -115,9 +119,13 @@ def _run(spec: dict, config, work: Path) -> None:
         if not is_out_of_memory(err):
             raise                                # retried by Tune from the last checkpoint
         end = _end_metrics(base, "oom", " ".join(str(err).split())[:500], best["test"], config)
+        if 0 < share < 1 and not spec.get("alone"):
+            end["stop_reason"] = SHARED_OOM     # the sweep retries it once with a whole GPU
     finally:  # stopped by the scheduler or failed: no status here; the sweep driver records it
         board.close(final_test=result.test_evaluation() if result is not None else None,
-                    status=end.get("status"), detail=end.get("error") or end.get("stop_reason") or "")
+                    status=None if end.get("stop_reason") == SHARED_OOM else end.get("status"),
+                    detail=end.get("error") or end.get("stop_reason") or "")
+        release_memory()                          # a reused worker starts its next trial with nothing held
     tune.report({**end, **_pop(catch_up)})
 
 

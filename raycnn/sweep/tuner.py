@@ -16,9 +16,14 @@ def trial_label(trial) -> str:
     return f"{trial.config['trial']['trial_id']}-{trial.config['trial']['name']}"[:120]
 
 
-def build_tuner(sweep: SweepConfig, trials: list[TrialSpec], resume: bool, stage: str | None = None):
+ALONE = "alone"      # the stage that retries, each with a whole GPU, trials that ran out of memory on a shared one
+
+
+def build_tuner(sweep: SweepConfig, trials: list[TrialSpec], resume: bool, stage: str | None = None,
+                only: set[str] | None = None):
     """The Tune experiment of a sweep; a tuned sweep has two: stage "tune" (its searches, trials = the
-    tuning slots) and "confirm" (trials = slots + confirm trials, in RUN_DIR/confirm)."""
+    tuning slots) and "confirm" (trials = slots + confirm trials, in RUN_DIR/confirm). Stage "alone"
+    (RUN_DIR/alone) runs the trials in `only` again with a whole GPU each."""
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
@@ -29,8 +34,9 @@ def build_tuner(sweep: SweepConfig, trials: list[TrialSpec], resume: bool, stage
     from raycnn.sweep.tuned import CellSearcher
 
     run_dir = run_directory(sweep)
-    experiment = f"{run_dir}/confirm" if stage == "confirm" else run_dir
-    trainable = tune.with_resources(run_trial, {"cpu": sweep.resources.cpus, "gpu": sweep.resources.gpus})
+    experiment = f"{run_dir}/{stage}" if stage in ("confirm", ALONE) else run_dir
+    share = 1.0 if stage == ALONE else sweep.resources.gpus
+    trainable = tune.with_resources(run_trial, {"cpu": sweep.resources.cpus, "gpu": max(share, sweep.resources.gpus)})
     if resume:
         return tune.Tuner.restore(experiment, trainable, resume_unfinished=True, resume_errored=True)
     max_epochs = sweep.scheduler.max_epochs or max(t.config.train.epochs for t in trials)
@@ -43,9 +49,12 @@ def build_tuner(sweep: SweepConfig, trials: list[TrialSpec], resume: bool, stage
     copies = {ref: RunStorage(run_dir).path(code_copy(r)) for ref, r in records.items()
               if code_copy(r) and RunStorage(run_dir).local}
     specs = [{**spec, "tensorboard": board, "stop_epochs": stops, "run_dir": run_dir, "code_root": os.getcwd(),
+              "gpu_share": share if spec["trial_id"] in (only or ()) or stage != ALONE else sweep.resources.gpus,
+              "alone": stage == ALONE,
               "code": {ref: copies[ref] for ref in _refs(spec) if ref in copies},
               "code_records": [records[ref] for ref in _refs(spec)]} for spec in trial_dicts(trials)]
-    running = [spec for spec in specs if stage is None or spec.get("stage") == stage]
+    running = [spec for spec in specs if (stage is None or spec.get("stage") == stage or
+                                          (stage == ALONE and spec["trial_id"] in only))]
     callbacks = [ResultTables(run_dir, specs, on_end=record_trial_end, stopped_by=sweep.scheduler.kind),
                  ProgressPrinter(len(running), run_dir)]
     search = {"param_space": {"trial": tune.grid_search(running)}, "search_alg": None, "num_samples": 1}
