@@ -40,6 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-concurrent", type=int, help="at most N trials at once")
     parser.add_argument("--max-trials", type=int, default=MAX_TRIALS, metavar="N",
                         help=f"refuse a sweep that expands to more than N trials (default {MAX_TRIALS:,})")
+    parser.add_argument("--tracker", action="append", default=[], metavar="NAME",
+                        help="log every trial to a tracker too: mlflow, wandb (repeatable; or trackers: in the file)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override the file, e.g. fixed.train.epochs=3 or num_samples=2 (repeatable)")
     return parser
@@ -55,6 +57,9 @@ def load_with_overrides(args: argparse.Namespace) -> SweepConfig:
             raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. fixed.train.epochs=3")
         _set_path(raw, key.strip().split("."), load_yaml(text), item)
     storage = args.storage or os.environ.get("RAYCNN_STORAGE") or None   # a cluster sets RAYCNN_STORAGE once
+    if args.tracker:
+        given = raw.get("trackers") or []
+        raw["trackers"] = ([given] if isinstance(given, str) else list(given)) + args.tracker
     for key, value in (("name", args.name), ("storage", storage), ("max_concurrent", args.max_concurrent)):
         if value is not None:
             raw[key] = value
@@ -156,8 +161,11 @@ def run(argv: list[str] | None = None) -> int:
         raise ConfigError(placement)
     from raycnn.sweep.resume import check_run_directory
     from raycnn.sweep.run import run_sweep
+    from raycnn.sweep.runfiles import run_directory
+    from raycnn.sweep.trackers import check_trackers
 
     check_run_directory(sweep, trials, args.resume)
+    check_trackers(sweep.trackers, run_directory(sweep))
     return run_sweep(sweep, trials, args.address, args.resume)
 
 

@@ -54,6 +54,7 @@ TRIAL_FIELDS = {
     "precision": pa.string(),    # the numeric precision it trained in (fp32, bf16, fp16)
     "device_name": pa.string(),  # the GPU's or CPU's name
     "gpu_share": pa.float64(),   # its share of a GPU (Ray's resources.gpus; 1 when retried alone)
+    "gpu_peak_mb": pa.float64(),  # the most its process allocated on the GPU
     "code": pa.string(),         # the user code it ran (JSON: ref, path, sha256, git_commit), if any
     "stage": pa.string(),        # tuned sweeps: tune | confirm
     "cell": pa.string(),         # tuned sweeps: the grid cell

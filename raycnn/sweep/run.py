@@ -20,6 +20,9 @@ from raycnn.sweep.tune_bridge import quiet_tune_logs
 from raycnn.sweep.tuner import ALONE, build_tuner
 
 
+TRIAL_STOP_WAIT_S = 3600
+
+
 def start_ray(address: str | None) -> None:
     import ray
 
@@ -37,11 +40,16 @@ def start_ray(address: str | None) -> None:
     # a trial's error is one line in the trials table and the summary, not a traceback on the terminal
     os.environ.setdefault("TUNE_PRINT_ALL_TRIAL_ERRORS", "0")
     quiet_tune_logs(lambda: (interrupt.stop_reason() or "").startswith("storage full"))
+    # A trial the scheduler stops goes on with its epoch until its next report; Tune waits this long for it
+    # before giving its process to the next trial (default 2 s: a longer epoch made that trial abort, unrun)
+    workers = {"env_vars": {"TUNE_FUNCTION_THREAD_TIMEOUT_S": os.environ.get("TUNE_FUNCTION_THREAD_TIMEOUT_S",
+                                                                             str(TRIAL_STOP_WAIT_S))}}
     if address is None:
         # "local": never join a stale cluster named in Ray's temp folder (ray_current_cluster)
-        ray.init(address="local", include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+        ray.init(address="local", include_dashboard=False, log_to_driver=False, logging_level="ERROR",
+                 runtime_env=workers)
     else:
-        ray.init(address=address, log_to_driver=False, logging_level="ERROR")
+        ray.init(address=address, log_to_driver=False, logging_level="ERROR", runtime_env=workers)
 
 
 def run_sweep(sweep: SweepConfig, trials: list[TrialSpec], address: str | None, resume: bool) -> int:

@@ -32,7 +32,7 @@ def resolved_sweep(sweep: SweepConfig, trials: list[TrialSpec]) -> dict:
             "num_samples": sweep.num_samples, "seeds": sweep.seeds,
             "scheduler": dataclasses.asdict(sweep.scheduler), "resources": dataclasses.asdict(sweep.resources),
             "max_concurrent": sweep.max_concurrent, "storage": sweep.storage,
-            "max_failures": sweep.max_failures, "trials": trial_dicts(trials),
+            "max_failures": sweep.max_failures, "trackers": list(sweep.trackers), "trials": trial_dicts(trials),
             **({"tune": {**dataclasses.asdict(sweep.tune), "space": {d.key: {d.form: list(d.values)}
                                                                      for d in sweep.tune.space}}}
                if sweep.tune else {})}

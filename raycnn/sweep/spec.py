@@ -22,6 +22,7 @@ A sweep file (YAML) looks like:
     storage: runs               # a local folder, or a URI (s3://..., gs://...) on clusters
     max_failures: 2             # retries of a trial that raised an unexpected error
     skip_invalid: false
+    trackers: [mlflow]          # optional: mlflow, wandb (raycnn.sweep.trackers), beside TensorBoard
 
 Random dimensions (`choice`, `uniform`, `loguniform`, `randint`) are drawn here, with a fixed seed,
 so the trial list is explicit, checkable before Ray starts, and the same on every resume.
@@ -103,6 +104,7 @@ class SweepConfig:
     max_failures: int = 2
     skip_invalid: bool = False
     tune: TuneBlock | None = None      # a tuned comparison (see the module's docstring)
+    trackers: tuple[str, ...] = ()     # mlflow, wandb (raycnn.sweep.trackers), beside TensorBoard
     source: str = "sweep"              # the file it came from, for messages
 
     def varied_keys(self) -> list[str]:
@@ -152,7 +154,7 @@ def sweep_from_dict(raw: Any, source: str) -> SweepConfig:
         storage=absolute_path(string(raw, "storage", "runs", source)),
         max_failures=positive_int(raw, "max_failures", 2, source, allow_zero=True),
         skip_invalid=coerce(raw.get("skip_invalid", False), bool, f"{source}: skip_invalid"),
-        tune=tune_block(raw.get("tune"), source), source=source)
+        tune=tune_block(raw.get("tune"), source), trackers=_trackers(raw.get("trackers"), source), source=source)
     _check_scheduler(sweep)
     _check_tuned(sweep)
     return _apply_per(sweep)
@@ -241,3 +243,13 @@ def _check_tuned(sweep: SweepConfig) -> None:
     both = sorted({d.key for d in sweep.space} & {d.key for d in sweep.tune.space})
     if both:
         raise ConfigError(f"{sweep.source}: {both[0]} is both a cell dimension (space) and tuned (tune.space); keep one")
+
+
+def _trackers(raw: Any, source: str) -> tuple[str, ...]:
+    from raycnn.sweep.trackers import TRACKERS
+
+    names = [raw] if isinstance(raw, str) else list(raw or [])
+    for name in names:
+        if name not in TRACKERS:
+            raise ConfigError(f"{source}: trackers: {name!r} is not valid; choose from: {', '.join(TRACKERS)}")
+    return tuple(dict.fromkeys(names))

@@ -29,7 +29,7 @@ WRITE_INTERVAL_S = 2.0
 ENDED = ("completed", "early_stopped", "diverged", "oom", "error")
 VAL, SECONDS = EPOCH_COLUMNS.index("val_accuracy"), EPOCH_COLUMNS.index("seconds")
 ROW_FIELDS = ("test_accuracy", "test_loss", "params", "images_per_second", "error", "stop_reason",
-              "started_at_epoch", "node_id", "gpu_ids", "pid", "precision", "device_name", "gpu_share")
+              "started_at_epoch", "node_id", "gpu_ids", "pid", "precision", "device_name", "gpu_share", "gpu_peak_mb")
 RESTARTABLE = ("pending", "error", "interrupted")   # statuses a (resumed) sweep runs again
 
 

@@ -125,8 +125,18 @@ def _run(spec: dict, config, work: Path) -> None:
         board.close(final_test=result.test_evaluation() if result is not None else None,
                     status=None if end.get("stop_reason") == SHARED_OOM else end.get("status"),
                     detail=end.get("error") or end.get("stop_reason") or "")
+        end.update(peak_gpu_memory(config.train.device))
         release_memory()                          # a reused worker starts its next trial with nothing held
     tune.report({**end, **_pop(catch_up)})
+
+
+def peak_gpu_memory(device: str) -> dict:
+    """{gpu_peak_mb: the most this trial's process allocated on its GPU} (nothing on a CPU)."""
+    import torch
+
+    if not torch.cuda.is_available() or device == "cpu":
+        return {}
+    return {"gpu_peak_mb": torch.cuda.max_memory_allocated() / 2**20}
 
 
 def _hold_for_test(epoch: int) -> None:

@@ -57,6 +57,10 @@ def build_tuner(sweep: SweepConfig, trials: list[TrialSpec], resume: bool, stage
                                           (stage == ALONE and spec["trial_id"] in only))]
     callbacks = [ResultTables(run_dir, specs, on_end=record_trial_end, stopped_by=sweep.scheduler.kind),
                  ProgressPrinter(len(running), run_dir)]
+    if sweep.trackers:
+        from raycnn.sweep.trackers import build_trackers
+
+        callbacks += build_trackers(sweep.trackers, run_dir, sweep.name)
     search = {"param_space": {"trial": tune.grid_search(running)}, "search_alg": None, "num_samples": 1}
     if stage == "tune":
         slots: dict[str, list[dict]] = {}
