@@ -48,6 +48,7 @@ import pandas as pd
 
 from analysis.claims import decide_confused, decide_weak, pareto
 from analysis.effects import effects, marginal_means
+from analysis.interactive import importance, settings
 from analysis.load import Results, factor_columns, short, value_text
 from analysis.stats import Bootstrap
 from analysis.values import largest_budget, mean_of
@@ -61,7 +62,7 @@ def analyse(results: Results) -> dict:
                       "leaderboard": [], "winners": [], "weak_classes": [], "class_ranking": [],
                       "confused_pairs": [], "shared_weak_classes": [], "marginal_means": [],
                       "augmentation_effects": [], "kernel_effects": [], "arch_effects": [], "other_effects": [],
-                      "interactions": [], "cells": [], "pareto": []}
+                      "interactions": [], "cells": [], "pareto": [], "importance": []}
     contexts, pairs = [], []
     for dataset, trials in results.trials.groupby("dataset", sort=True):
         names = results.classes.get(dataset) or tuple(str(i) for i in range(len(results.confusion[trials.index[0]])))
@@ -71,6 +72,8 @@ def analyse(results: Results) -> dict:
         effects(context, findings)
         marginal_means(context, findings)
         context.cells(findings)
+        findings["importance"] += [{"dataset": str(dataset), **row}
+                                   for row in importance(trials, settings(trials, columns))]
         _caveats(context, findings)
         contexts.append(context)
     decide_weak(findings)
@@ -293,7 +296,10 @@ def _hardware(trials: pd.DataFrame) -> list[str]:
     if not columns:
         return []
     groups = trials[columns].astype(str).value_counts()
-    return [f"{n} trial(s): " + ", ".join(f"{c} {v}" for c, v in zip(columns, key)) for key, n in groups.items()]
+    named = {"precision": "{}", "device_name": "on {}", "gpu_share": "{} of a GPU"}
+    return [f"{n} trial(s) " + " ".join(named[c].format(v) for c, v in zip(columns, key)
+                                          if not (c == "gpu_share" and float(v or 0) == 0))
+            for key, n in groups.items()]
 
 
 def _gap(vectors: np.ndarray, start: int, size: int) -> np.ndarray:

@@ -14,7 +14,8 @@ from analysis import sentences as say
 from analysis import stats
 from analysis.figures import draw_all, draw_first
 from analysis.findings import analyse
-from analysis.load import Results
+from analysis import interactive as view
+from analysis.load import Results, factor_columns
 
 
 LONG = 12          # rows (or items) shown before the rest is folded
@@ -26,14 +27,36 @@ def write_report(results: Results, out: Path) -> dict:
     first = draw_first(found, out / "figures")
     figures = draw_all(results, found, out / "figures")
     blocks = build_blocks(found, [(caption, path.relative_to(out)) for caption, path in first],
-                          [(caption, path.relative_to(out)) for caption, path in figures])
+                          [(caption, path.relative_to(out)) for caption, path in figures],
+                          interactive_blocks(results, found, out))
     (out / "report.md").write_text(to_markdown(blocks))
     (out / "report.html").write_text(to_html(blocks, out))
     (out / "findings.json").write_text(json.dumps(_clean(found), indent=2))
     return found
 
 
-def build_blocks(found: dict, first: list[tuple[str, Path]], figures: list[tuple[str, Path]]) -> list[tuple]:
+def interactive_blocks(results: Results, found: dict, out: Path) -> list[tuple]:
+    """Every trial on parallel coordinates, and which settings matter (analysis.interactive)."""
+    trials, columns = factor_columns(results.trials)
+    varied = view.settings(trials, columns)
+    blocks: list[tuple] = []
+    if len(trials) > 1 and varied:
+        div = view.save(view.parallel_coordinates(trials, varied), out / "figures" / "parallel_coordinates.html")
+        blocks += [("h2", "All trials"), ("plotly", div, Path("figures/parallel_coordinates.html"))]
+    for dataset in sorted({r["dataset"] for r in found["importance"]}):
+        rows = [r for r in found["importance"] if r["dataset"] == dataset]
+        div = view.save(view.importance_figure(rows), out / "figures" / f"importance_{_safe(dataset)}.html")
+        blocks += [("h2", f"Which settings matter on {dataset}"), ("list", say.importance_sentences(rows, dataset)),
+                   ("plotly", div, Path(f"figures/importance_{_safe(dataset)}.html"))]
+    return blocks
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in name)
+
+
+def build_blocks(found: dict, first: list[tuple[str, Path]], figures: list[tuple[str, Path]],
+                 interactive: list[tuple] = ()) -> list[tuple]:
     """First screen: the answer, the whole study, accuracy against cost; then the details."""
     runs = ", ".join(r["name"] for r in found["runs"])
     blocks: list[tuple] = [("h1", f"raycnn report: {runs}")]
@@ -52,6 +75,7 @@ def build_blocks(found: dict, first: list[tuple[str, Path]], figures: list[tuple
         blocks += [("h2", "What cannot be concluded"), ("list", found["cannot_conclude"])]
     blocks += leaderboard_blocks(found)
     blocks += pareto_blocks(found)
+    blocks += list(interactive)
     blocks += effect_blocks(found)
     blocks += weak_blocks(found)
     if found.get("tuning"):
@@ -196,6 +220,8 @@ def to_markdown(blocks: list[tuple]) -> str:
                                  ["| " + " | ".join(row) + " |" for row in block[2]]))
         elif kind == "img":
             out.append(f"![{block[1]}]({block[2].as_posix()})")
+        elif kind == "plotly":
+            out.append(f"[interactive figure]({block[2].as_posix()})")
     return "\n\n".join(out) + "\n"
 
 
@@ -206,8 +232,10 @@ def to_html(blocks: list[tuple], folder: Path) -> str:
              "td,th{border:1px solid #ccc;padding:.2em .5em}figure{margin:.8em 0}img{max-width:100%}"
              "summary{cursor:pointer;color:#3b78c4;margin:.4em 0}"
              "pre{background:#f4f4f4;padding:1em;white-space:pre-wrap}")
-    return (f"<!doctype html><html><head><meta charset=\"utf-8\"><title>raycnn report</title><style>{style}"
-            f"</style></head><body>{html_body(blocks, folder)}</body></html>\n")
+    script = f"<script>{view.plotly_js()}</script>" if any(b[0] == "plotly" for b in blocks) else ""
+    return (f"<!doctype html><html><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, "
+            f"initial-scale=1\"><title>raycnn report</title><style>{style}</style>{script}</head>"
+            f"<body>{html_body(blocks, folder)}</body></html>\n")
 
 
 def html_body(blocks: list[tuple], folder: Path) -> str:
@@ -230,6 +258,8 @@ def html_body(blocks: list[tuple], folder: Path) -> str:
             head = "".join(f"<th>{html.escape(h)}</th>" for h in block[1])
             rows = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in block[2])
             body.append(f"<table><tr>{head}</tr>{rows}</table>")
+        elif kind == "plotly":
+            body.append(f"<div class=\"plotly\">{block[1]}</div>")
         elif kind == "img":
             data = base64.b64encode((folder / block[2]).read_bytes()).decode()
             body.append(f"<figure><img alt=\"{html.escape(block[1])}\" src=\"data:image/png;base64,{data}\">"

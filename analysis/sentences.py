@@ -293,3 +293,13 @@ def _effect_key(e: dict):
 
 def _is_weak(findings: dict, dataset: str, arch: str, name: str) -> bool:
     return any((w["dataset"], w["arch"], w["class"]) == (dataset, arch, name) for w in findings["weak_classes"])
+
+
+def importance_sentences(rows: list[dict], dataset: str) -> list[str]:
+    """What the fANOVA importances say, in words."""
+    if len(rows) == 1:
+        return [f"Only {rows[0]['setting']} varies among the trials on {dataset}: all of the variance of test accuracy "
+                f"that the settings explain is its."]
+    parts = ", ".join(f"{r['setting']} {r['importance']:.0%}" for r in rows)
+    return [f"Share of the variance of test accuracy on {dataset} that each setting explains (fANOVA over every "
+            f"trial, as Optuna computes it; settings that vary together share it): {parts}."]

@@ -176,6 +176,7 @@ class TrainConfig:
     precision: str = "auto"            # auto = fastest measured on this device (fp32/bf16/fp16)
     channels_last: bool = True         # NHWC memory layout (faster for convs on CPU and tensor cores)
     deterministic: bool = False        # the same bits for the same seed on the same device type (slower on GPUs)
+    compile: bool = False              # torch.compile the training forward pass (off: measured slower on CPU)
 
     def __post_init__(self) -> None:
         _check_range("train.epochs", self.epochs, 1)

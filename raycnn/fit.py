@@ -158,7 +158,7 @@ def train_one_epoch(trial: Trial, progress: bool = False) -> tuple[float, float,
 
 def _train_step(trial: Trial, images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     with autocast(trial.device, trial.precision):
-        logits = trial.model(images)
+        logits = trial.forward(images)
     loss = F.cross_entropy(logits.float(), labels, label_smoothing=trial.config.train.label_smoothing)
     trial.optimizer.zero_grad(set_to_none=True)
     trial.scaler.scale(loss).backward()

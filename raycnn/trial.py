@@ -53,6 +53,7 @@ class Trial:
     steps_per_epoch: int = 0       # training steps (batches) per epoch: where a resumed schedule continues
     read_in_blocks: bool = False   # the training split is larger than the memory it could be paged into
     durable_checkpoints: bool = True   # fsync'd; off for a scratch folder copied durably elsewhere
+    forward: Callable | None = None    # the training forward pass: the model, or torch.compile of it
 
 
 def prepare_trial(config: RunConfig, out_dir: str | Path | None, resume: bool, gpu_share: float = 1.0) -> Trial:
@@ -88,6 +89,7 @@ def prepare_trial(config: RunConfig, out_dir: str | Path | None, resume: bool, g
         precision=precision, data=_to_device(dataset, device, gpu_share), state=TrainingState(),
         checkpoint_dir=checkpoint_dir, steps_per_epoch=steps)
     trial.average = build_average(model, config.train.ema_decay)
+    trial.forward = torch.compile(model) if config.train.compile else model   # shares the model's weights
     trial.read_in_blocks = trial.data["train_x"].device.type == "cpu" and exceeds_memory(trial.data["train_x"])
     if checkpoint:
         ckpt.restore(trial, checkpoint)

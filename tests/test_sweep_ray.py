@@ -149,6 +149,7 @@ space: {train.seed: [0, 1, 2, 3]}
 scheduler: {kind: fifo}
 resources: {cpus: 1}
 max_concurrent: 1
+trackers: [mlflow, wandb]
 """)
     run_dir = tmp_path / "runs" / "test"
     process = start_sweep(str(sweep), "--storage", str(tmp_path / "runs"))
@@ -192,6 +193,27 @@ max_concurrent: 1
         steps = [s for s, _ in read_scalars(run_dir / "tensorboard" / after[trial_id]["trial_name"])["train/loss"]]
         assert steps == list(range(1, 11))
     assert not run_work_root(str(run_dir)).exists()     # what the killed trials left is gone
+    check_trackers_after_resume(run_dir, after)
+
+
+def check_trackers_after_resume(run_dir: Path, rows: dict) -> None:
+    """MLflow, read back through MlflowClient with no server: one run per trial, named as its TensorBoard run,
+    its settings as params, every epoch once (steps 1..10), final test metrics, tags; W&B: offline files."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{run_dir}/mlflow.db")
+    runs = client.search_runs([client.get_experiment_by_name("test").experiment_id])
+    assert sorted(r.data.tags["raycnn.trial_id"] for r in runs) == sorted(rows)          # no run twice
+    for run in runs:
+        row = rows[run.data.tags["raycnn.trial_id"]]
+        assert run.info.run_name == row["trial_name"] and run.data.tags["raycnn.seed"] == str(row["seed"])
+        assert run.data.params["model.arch"] == "alexnet_small" and run.data.params["train.epochs"] == "10"
+        steps = [m.step for m in client.get_metric_history(run.info.run_id, "val_accuracy")]
+        assert sorted(steps) == list(range(1, 11))                                          # no epoch twice
+        assert run.data.metrics["test_accuracy"] == pytest.approx(row["test_accuracy"])
+        assert run.info.status == "FINISHED" and run.data.tags["raycnn.status"] == "completed"
+    offline = list((run_dir / "wandb").glob("offline-run-*/run-*.wandb"))
+    assert len({p.name for p in offline}) == 4                                              # a run id per trial
 
 
 def wait_until_gone(pids: list[int], timeout: float = 30) -> None:

@@ -21,7 +21,7 @@ API key) is refused in one line before any trial (`check_trackers`).
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import os
 
 from ray.air.integrations.mlflow import MLflowLoggerCallback
@@ -42,9 +42,10 @@ def check_trackers(names: tuple[str, ...], run_dir: str) -> None:
     for name in names:
         if name not in TRACKERS:
             raise ConfigError(f"trackers: {name!r} is not a tracker raycnn knows; choose from: {', '.join(TRACKERS)}")
-        module = "mlflow" if name == "mlflow" else "wandb"
-        if importlib.util.find_spec(module) is None:
-            raise ConfigError(f"trackers: {name} needs the {module} package: pip install 'raycnn[{name}]'")
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            raise ConfigError(f"trackers: {name} needs the {name} package: pip install 'raycnn[{name}]'") from None
     if "mlflow" in names:
         _check_mlflow(mlflow_uri(run_dir))
     if "wandb" in names and _wandb_mode() == "online" and not os.environ.get("WANDB_API_KEY"):
@@ -57,11 +58,18 @@ def _check_mlflow(uri: str) -> None:
 
     if uri.startswith("sqlite:///"):
         os.makedirs(os.path.dirname(uri.removeprefix("sqlite:///")) or ".", exist_ok=True)
+    quick = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"}  # no answer: say so now
+    before = {key: os.environ.get(key) for key in quick}
+    os.environ.update({k: v for k, v in quick.items() if before[k] is None})
     try:
         MlflowClient(tracking_uri=uri).search_experiments(max_results=1)
     except Exception as err:  # any failure to reach the store: one line, before any trial
         raise ConfigError(f"trackers: mlflow cannot use the tracking store {uri} ({type(err).__name__}: "
                           f"{str(err).splitlines()[0][:200]}); check MLFLOW_TRACKING_URI") from None
+    finally:
+        for key, value in before.items():
+            if value is None:
+                os.environ.pop(key, None)
 
 
 def _wandb_mode() -> str:
@@ -76,8 +84,11 @@ def build_trackers(names: tuple[str, ...], run_dir: str, experiment: str) -> lis
         from ray.air.integrations.wandb import WandbLoggerCallback
 
         os.makedirs(f"{run_dir}/wandb", exist_ok=True)
-        found.append(WandbLoggerCallback(project=os.environ.get("WANDB_PROJECT") or experiment, mode=_wandb_mode(),
-                                         dir=run_dir, resume="allow", excludes=["trial", "history"]))
+        mode = _wandb_mode()
+        # Ray's callback asks for an API key even offline, where W&B needs none: a placeholder then
+        key = os.environ.get("WANDB_API_KEY") or ("offline-no-account" if mode == "offline" else None)
+        found.append(WandbLoggerCallback(project=os.environ.get("WANDB_PROJECT") or experiment, mode=mode,
+                                         api_key=key, dir=run_dir, resume="allow", excludes=["trial", "history"]))
     return found
 
 
@@ -127,7 +138,9 @@ class MLflowTracker(MLflowLoggerCallback):
         for key in FINAL_METRICS:
             if result.get(key) is not None:
                 self.client.log_metric(run_id, key, float(result[key]))
-        self.client.set_tag(run_id, "raycnn.status", result.get("status") or ("error" if failed else "stopped"))
+        planned = trial.config["trial"]["config"]["train"]["epochs"]
+        ended = "completed" if (result.get("epoch") or 0) >= planned else "early_stopped"
+        self.client.set_tag(run_id, "raycnn.status", result.get("status") or ("error" if failed else ended))
         self.client.set_terminated(run_id, "FAILED" if failed else "FINISHED")
 
     def _run_of(self, spec: dict) -> str:
