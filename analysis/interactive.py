@@ -36,7 +36,7 @@ def parallel_coordinates(trials: pd.DataFrame, columns: list[str]):
     figure = go.Figure(go.Parcoords(line={"color": accuracy.tolist(), "colorscale": "Viridis", "showscale": True,
                                           "colorbar": {"title": "test acc."}}, dimensions=dimensions))
     figure.update_layout(title=f"All {len(trials)} trials: settings to test accuracy and cost (drag an axis to filter)",
-                         margin={"l": 60, "r": 40, "t": 80, "b": 30}, height=460, autosize=True)
+                         margin={"l": 60, "r": 40, "t": 110, "b": 30}, height=480, autosize=True)
     return figure
 
 

@@ -66,7 +66,7 @@ def build_blocks(found: dict, first: list[tuple[str, Path]], figures: list[tuple
     if found["left_out"]:
         blocks.append(("p", "Left out (no finished test results): " +
                        ", ".join(f"{n} {s}" for s, n in sorted(found["left_out"].items())) + "."))
-    full, early = say.summary_parts(found)
+    full, early = say.summary_parts(found, answered=True)
     blocks += [("h2", "Summary"), ("list", full or ["Nothing to compare: see below."])]
     if early:
         blocks += [("h3", "Early training (trials stopped by ASHA, compared at the epoch they reached)"),
@@ -136,7 +136,7 @@ def leaderboard_blocks(found: dict) -> list[tuple]:
             for r in found["leaderboard"]]
     return [("h2", "Leaderboard"), ("p", "Best configuration per (dataset, architecture), chosen by mean "
                                          "validation accuracy; test accuracy of its seeds."),
-            *folded(header, rows, "architecture(s)"), ("list", say.winner_sentences(found))]
+            *folded(header, rows, "architecture(s)"), ("list", say.winner_sentences(found)[2:])]
 
 
 def effect_blocks(found: dict) -> list[tuple]:
@@ -230,6 +230,7 @@ def to_html(blocks: list[tuple], folder: Path) -> str:
              "h1{font-size:1.5em;margin:.2em 0}.answer{font-size:1.15em;background:#eef4fb;padding:.6em .9em;"
              "border-left:4px solid #3b78c4}table{border-collapse:collapse;font-size:.85em}"
              "td,th{border:1px solid #ccc;padding:.2em .5em}figure{margin:.8em 0}img{max-width:100%}"
+             "table{display:block;overflow-x:auto;max-width:100%}.plotly{max-width:100%;overflow-x:auto}"
              "summary{cursor:pointer;color:#3b78c4;margin:.4em 0}"
              "pre{background:#f4f4f4;padding:1em;white-space:pre-wrap}")
     script = f"<script>{view.plotly_js()}</script>" if any(b[0] == "plotly" for b in blocks) else ""

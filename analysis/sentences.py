@@ -115,10 +115,26 @@ def no_weak_sentences(findings: dict) -> list[str]:
         if any(r["weak"] for r in rows):
             continue
         lowest = sorted(rows, key=lambda r: r["rank"])[:3]
-        out.append(f"No class is weak on {dataset} with {arch}: none is below the mean class F1 and recall "
-                   f"after the correction for the {findings['tested_classes']} classes tested (lowest F1: "
-                   + ", ".join(f"{named(r['class'])} {r['f1']:.2f}" for r in lowest) + ").")
+        out.append(f"No class is weak on {dataset} with {arch}. The lowest, {named(lowest[0]['class'])} (F1 "
+                   f"{lowest[0]['f1']:.2f}), is not called weak because {why_not_weak(lowest[0], findings)} (next: "
+                   + ", ".join(f"{named(r['class'])} {r['f1']:.2f}" for r in lowest[1:]) + ").")
     return out
+
+
+def why_not_weak(row: dict, findings: dict) -> str:
+    """The rule a low class missed, in words: the gap, the recall, or the test (few trials, early training)."""
+    from analysis.claims import ALPHA, WEAK_GAP
+
+    early = f"; it was compared at {row['budget']} (early training)" if row["budget"] != "full" else ""
+    if row["gap"] > -WEAK_GAP:
+        return f"its F1 is only {-row['gap']:.3f} below the mean class (weak takes at least {WEAK_GAP}){early}"
+    if row["recall_gap"] > -WEAK_GAP:
+        return (f"its recall is not {WEAK_GAP} below the mean: its F1 is low because other classes' images are "
+                f"predicted as it{early}")
+    few = " and one seed" if row.get("seeds", 2) < 2 else ""
+    return (f"a shortfall of {-row['gap']:.3f} could be chance with {row['trials']} trial(s){few}: "
+            f"p = {row['p_holm']:.2f} after the correction for {findings['tested_classes']} classes, and weak "
+            f"takes p < {ALPHA}{early}")
 
 
 def confused_sentences(findings: dict) -> list[str]:
@@ -230,10 +246,15 @@ def summary(findings: dict) -> list[str]:
     return full + [f"Early training (trials stopped by ASHA): {line}" for line in early]
 
 
-def summary_parts(findings: dict) -> tuple[list[str], list[str]]:
-    """(full-budget lines, early-training lines) of the summary."""
-    lines = winner_sentences(findings)
-    lines += [s for s in weak_sentences(findings) if " is weak on " in s][:6] or no_weak_sentences(findings)[:2]
+def summary_parts(findings: dict, answered: bool = False) -> tuple[list[str], list[str]]:
+    """(full-budget lines, early-training lines) of the summary; `answered`: without what the report's answer
+    already said (the first two datasets' winners; one line per class weak for every architecture)."""
+    lines = winner_sentences(findings)[2 if answered else 0:]
+    weak = [s for s in weak_sentences(findings) if " is weak on " in s]
+    if answered:
+        shared = {(d["dataset"], c) for d in findings["shared_weak_classes"] for c in d["classes"]}
+        weak = [s for s in weak if not any(s.startswith(f"{named(c)} is weak on {d} with ") for d, c in shared)]
+    lines += weak[:6] or no_weak_sentences(findings)[:2]
     lines += [c for c in class_effect_sentences(findings) if " does not clearly " not in c][:4]
     lines += tradeoff_sentences(findings)[:4]
     lines += [i for i in effect_sentences(findings) if i.startswith("The ")][:3]
@@ -270,7 +291,21 @@ def answer(findings: dict) -> list[str]:
     elif any(e["class"] is None for g in ("augmentation_effects", "kernel_effects", "other_effects") for e in findings[g]):
         out.append("No factor clearly changes test accuracy at the full budget.")
     out.append(_weak_answer(findings))
+    out += followup_answer(findings)
     return out
+
+
+def followup_answer(findings: dict) -> list[str]:
+    """A study and its follow-up (`analysis suggest`) read together: what each targeted change did to the F1
+    of the classes it targeted, with its interval (the first screen of the merged report)."""
+    out = []
+    for e in findings["other_effects"]:
+        targeted = ("class_preset" in e["factor"] or e["factor"] == "data.oversample") and e["class"] is not None
+        if targeted and f'"{e["class"]}"' in str(e["factor_value"]):      # the class is named in the change
+            out.append(f"Follow-up: {setting(e)} {direction(e).replace('raises', 'raised').replace('lowers', 'lowered')} "
+                       f"the F1 of {named(e['class'])} ({e['dataset']}, {e['arch']}) by {signed(e)} over {e['pairs']} "
+                       f"matched pair(s).")
+    return out[:4]
 
 
 def _weak_answer(findings: dict) -> str:

@@ -122,8 +122,12 @@ def test_report_html_is_self_contained(planted, tmp_path_factory):
     figures = sorted(p.name for p in (out / "figures").glob("*.png"))
     assert figures == ["confusion-toy-alexnet_small.png", "confusion-toy-custom_cnn.png", "effects-toy.png",
                        "f1-heatmap-toy.png", "learning-curves-toy.png", "pareto-toy.png", "study-toy.png"]
-    assert html.count("data:image/png;base64,") == len(figures)
-    assert "http://" not in html and "https://" not in html and 'src="figures' not in html
+    assert html.count('<figure><img alt="') == len(figures)                    # every figure embedded
+    assert "<script src=" not in html and "<link" not in html and 'src="figures' not in html   # nothing fetched
+    assert html.count("<script>") == 1 + html.count('<div class="plotly">')      # plotly.js once, inline
+    assert '"type":"parcoords"' in html and (out / "figures" / "parallel_coordinates.html").exists()
+    findings = json.loads((out / "findings.json").read_text())
+    assert {r["setting"] for r in findings["importance"]} >= {"augment"}
 
 
 def test_several_runs_are_merged(tmp_path):

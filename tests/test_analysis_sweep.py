@@ -69,3 +69,5 @@ scheduler: {kind: fifo}
         changes = [e for e in findings["other_effects"] if e["class"] == name]
         assert len(changes) == 2 and all(e["ci_low"] <= e["delta"] <= e["ci_high"] for e in changes)
         assert any(e["budgets"] == ["full"] and e["pairs"] >= 1 for e in changes)
+    first_screen = (tmp_path / "merged" / "report.md").read_text().split("## Summary")[0]
+    assert first_screen.count("Follow-up: ") == 2 and "the F1 of class 3" in first_screen   # on the first screen
