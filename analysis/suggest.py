@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import yaml
 
@@ -36,7 +37,7 @@ def suggest(results: Results, name: str | None = None) -> str:
             skipped.append(f"{row['dataset']} / {row['arch']}")
             continue
         best = results.trials.loc[row["trials"][0]]
-        config = config_of(best)
+        config = recorded_config(results, best) or config_of(best)
         stronger = "standard" if config["augment"].get("preset", "none") == "none" else "strong"
         classes = [c for c, _ in targets]
         comments.append(f"{row['dataset']} / {row['arch']}: {', '.join(f'{c} (F1 {f:.2f})' for c, f in targets)}; "
@@ -73,6 +74,22 @@ def suggest(results: Results, name: str | None = None) -> str:
 
 def weak_targets(found: dict, dataset: str, arch: str) -> list[tuple[str, float]]:
     return [(w["class"], w["f1"]) for w in found["weak_classes"] if (w["dataset"], w["arch"]) == (dataset, arch)]
+
+
+def recorded_config(results: Results, row) -> dict | None:
+    """The trial's configuration as its run recorded it (RUN_DIR/sweep.yaml: every setting, nulls included,
+    so a setting switched off stays off in the follow-up); None when the file does not list the trial."""
+    run = next((r for r in results.runs if r["name"] == row["run"]), None)
+    path = Path(run["path"]) / "sweep.yaml" if run else None
+    if path is None or not path.exists():
+        return None
+    trials = (yaml.safe_load(path.read_text()) or {}).get("trials") or []
+    found = next((t["config"] for t in trials if t.get("trial_id") == row["trial_id"]), None)
+    if found is None:
+        return None
+    config = {section: dict(values) for section, values in found.items()}
+    config["train"].pop("seed", None)                # seeds come from the sweep's `seeds`
+    return config
 
 
 def config_of(row) -> dict:

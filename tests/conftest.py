@@ -22,8 +22,11 @@ needs_cifar = pytest.mark.skipif(not CIFAR_PRESENT, reason=f"CIFAR-10 folder not
 
 @pytest.fixture(scope="session", autouse=True)
 def dataset_cache(tmp_path_factory) -> Path:
-    """Every test decodes into one session cache, never into the user's ~/.cache/raycnn."""
-    folder = tmp_path_factory.mktemp("raycnn-cache")
+    """Every test decodes into one session cache, never into the user's ~/.cache/raycnn; with pytest-xdist
+    the workers share it (writes to the cache are atomic), so a dataset is decoded once per session."""
+    base = tmp_path_factory.getbasetemp()
+    folder = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "raycnn-cache"
+    folder.mkdir(parents=True, exist_ok=True)
     os.environ["RAYCNN_CACHE_DIR"] = str(folder)
     return folder
 
