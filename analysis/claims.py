@@ -78,3 +78,44 @@ def _dominating(cell: dict, pool: list[dict], cost: str, lower_is_cheaper: bool)
              and sign * o[cost] <= sign * cell[cost]
              and (o["accuracy"] > cell["accuracy"] or sign * o[cost] < sign * cell[cost])]
     return sorted(found, key=lambda o: -o["accuracy"])
+
+
+COST_DIRECTION = {"params": "min", "train_seconds": "min", "images_per_second": "max"}
+
+
+def searched_fronts(tuning, objectives: list[str]) -> list[dict]:
+    """A multi-objective tuned sweep (tune.objectives: [accuracy, cost, ...]): every tuning trial with its
+    validation accuracy and costs, whether it is on its cell's front and on the front of all the cells
+    of its dataset (what the searches found together)."""
+    costs = [c for c in objectives[1:] if c in COST_DIRECTION]
+    if tuning is None or tuning.empty or not costs:
+        return []
+    out = []
+    for dataset, trials in tuning.groupby("dataset", sort=True):
+        rows = [{"dataset": str(dataset), "cell": str(r["cell"]), "trial": str(r["trial_id"]), "tuned": r["tuned"],
+                 "values": values_text(r["tuned"]),
+                 "accuracy": float(r["best_val_accuracy"]), **{c: float(r[c]) for c in costs}}
+                for _, r in trials.iterrows() if all(_known(r.get(k)) for k in ["best_val_accuracy", *costs])]
+        signed = [[r["accuracy"], *(r[c] if COST_DIRECTION[c] == "max" else -r[c] for c in costs)] for r in rows]
+        for row, mine in zip(rows, signed):
+            same_cell = [o for o, r in zip(signed, rows) if r["cell"] == row["cell"]]
+            row["on_cell_front"] = not any(_dominates(o, mine) for o in same_cell)
+            row["on_front"] = not any(_dominates(o, mine) for o in signed)
+        out += sorted(rows, key=lambda r: (not r["on_front"], -r["accuracy"]))
+    return out
+
+
+def values_text(tuned: str) -> str:
+    """'convs_per_block=2 lr=0.00265' from a trial's tuned values (JSON)."""
+    import json
+
+    return " ".join(f"{k.split('.', 1)[-1]}={v:.3g}" if isinstance(v, float) else f"{k.split('.', 1)[-1]}={v}"
+                    for k, v in json.loads(tuned).items())
+
+
+def _known(value) -> bool:
+    return value is not None and value == value
+
+
+def _dominates(a: list[float], b: list[float]) -> bool:
+    return all(x >= y for x, y in zip(a, b)) and any(x > y for x, y in zip(a, b))

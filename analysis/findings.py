@@ -41,12 +41,13 @@ Rules (stated in every report):
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 
 import numpy as np
 import pandas as pd
 
-from analysis.claims import decide_confused, decide_weak, pareto
+from analysis.claims import decide_confused, decide_weak, pareto, searched_fronts
 from analysis.effects import effects, marginal_means
 from analysis.interactive import importance, settings
 from analysis.load import Results, factor_columns, short, value_text
@@ -82,6 +83,9 @@ def analyse(results: Results) -> dict:
         context.shared_weak(findings)
     findings["pareto"] = pareto(findings["cells"])
     findings["tuning"] = tuning_curves(results)
+    objectives = next((r["objectives"] for r in results.runs if len(r.get("objectives") or []) > 1), [])
+    findings["objectives"] = objectives
+    findings["searched_front"] = searched_fronts(results.tuning, objectives)
     findings["compute"] = compute_spent(results)
     findings["hardware"] = _hardware(results.trials)
     return findings
@@ -117,6 +121,9 @@ class Dataset:
     def __init__(self, name: str, trials: pd.DataFrame, classes: tuple[str, ...], boot: Bootstrap,
                  columns: list[str]):
         self.name, self.trials, self.classes, self.boot, self.columns = name, trials, classes, boot, columns
+        # a multi-objective tuned sweep confirms several members of a cell's front: each is a configuration
+        self.members = "tuned" in trials.columns and "cell" in trials.columns and bool(
+            (trials.groupby("cell")["tuned"].nunique() > 1).any())
         self.estimates: dict[str, dict] = {}     # arch -> {(factor, value, baseline): paired Estimate}
         self.budgets: dict[tuple, list[str]] = {}   # (arch, factor, value, baseline) -> budgets of its pairs
 
@@ -155,12 +162,16 @@ class Dataset:
         return best.drop(columns="_score")
 
     def config_key(self, trials: pd.DataFrame) -> pd.Series:
-        return trials.apply(lambda r: " ".join([str(r["arch"]), r["budget"]] + [value_text(r[c]) for c in self.columns]),
-                            axis=1)
+        member = (lambda r: [str(r["tuned"])]) if self.members else (lambda r: [])
+        return trials.apply(lambda r: " ".join([str(r["arch"]), r["budget"]] + [value_text(r[c]) for c in self.columns]
+                                               + member(r)), axis=1)
 
     def label(self, row) -> str:
         parts = [str(row["arch"]), f"aug={row['augment']}", f"k={row['kernel_size']}"]
         parts += [f"{short(c)}={value_text(row[c])}" for c in self.columns if c not in ("augment", "kernel_size")]
+        if self.members:                    # which member of its cell's front: its tuned values
+            parts += [f"{short(k)}={v:.3g}" if isinstance(v, float) else f"{short(k)}={value_text(v)}"
+                      for k, v in json.loads(row["tuned"]).items()]
         return " ".join(parts)
 
     def board_row(self, arch: str, members: pd.DataFrame) -> dict:

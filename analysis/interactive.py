@@ -82,6 +82,50 @@ def importance_figure(rows: list[dict]):
     return figure
 
 
+COST_LABELS = {"params": "parameters", "train_seconds": "training seconds", "images_per_second": "training images/s"}
+
+
+def front_figure(searched: list[dict], cells: list[dict], cost: str, dataset: str):
+    """Accuracy against one cost: every tuning trial (validation accuracy, hover for its values), the front
+    the searches found, and the grid's front: its cells as confirmed (mean test accuracy, fresh seeds)."""
+    import plotly.graph_objects as go
+
+    figure = go.Figure()
+    for name, rows, style in (("tuning trials", [r for r in searched if not r["on_front"]], {"color": "#bbbbbb"}),
+                              ("searched front (validation)", [r for r in searched if r["on_front"]],
+                               {"color": "#d62728", "size": 9})):
+        figure.add_trace(go.Scatter(x=[r[cost] for r in rows], y=[r["accuracy"] for r in rows], mode="markers",
+                                    name=name, marker=style, text=[f"{r['trial']} {r['cell']}<br>{r['values']}" for r in rows],
+                                    hovertemplate="%{text}<br>%{x:,.4g}, val. acc. %{y:.4f}<extra></extra>"))
+    line = sorted((r for r in searched if r["on_front"]), key=lambda r: r[cost])
+    figure.add_trace(go.Scatter(x=[r[cost] for r in line], y=[r["accuracy"] for r in line], mode="lines",
+                                line={"color": "#d62728", "dash": "dot", "shape": "hv"}, showlegend=False, hoverinfo="skip"))
+    grid = [c for c in cells if c.get(cost) is not None]
+    on = [c for c in grid if c.get(f"front_{cost}")]
+    figure.add_trace(go.Scatter(x=[c[cost] for c in grid], y=[c["accuracy"] for c in grid], mode="markers",
+                                name="grid's cells, confirmed (test)", text=[c["config"] for c in grid],
+                                marker={"color": "#1f77b4", "symbol": "diamond", "size": 10},
+                                error_y={"type": "data", "symmetric": False,
+                                         "array": [c["ci_high"] - c["accuracy"] for c in grid],
+                                         "arrayminus": [c["accuracy"] - c["ci_low"] for c in grid]},
+                                hovertemplate="%{text}<br>%{x:,.4g}, test acc. %{y:.4f}<extra></extra>"))
+    on = sorted(on, key=lambda c: c[cost])
+    figure.add_trace(go.Scatter(x=[c[cost] for c in on], y=[c["accuracy"] for c in on], mode="lines", showlegend=False,
+                                line={"color": "#1f77b4", "shape": "hv"}, hoverinfo="skip"))
+    label = COST_LABELS.get(cost, cost)
+    figure.update_layout(title=f"{dataset}: accuracy against {label}", xaxis_title=label, yaxis_title="accuracy",
+                         xaxis_type="log" if _spread([r[cost] for r in searched]) > 10 else "linear", height=460,
+                         autosize=True,
+                         margin={"l": 60, "r": 30, "t": 60, "b": 50}, legend={"orientation": "h", "y": -0.2})
+    return figure
+
+
+def _spread(values: list[float]) -> float:
+    """max / min of positive values (a log axis when they span more than a factor of 10)."""
+    positive = [v for v in values if v and v > 0]
+    return max(positive) / min(positive) if positive else 1.0
+
+
 def save(figure, path: Path) -> str:
     """Write the figure as a standalone offline HTML file; return the <div> for the report."""
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -80,7 +80,8 @@ def _load_run(path: Path):
                             f"`python -m raycnn.sweep` printed as results")
     tables = {name: _read(results / f"{name}.parquet", required=name in REQUIRED) for name in TABLES}
     run = path.resolve().name
-    info = {"path": str(path), "name": run, "question": _question(path)}
+    recorded = _recorded(path)
+    info = {"path": str(path), "name": run, "question": recorded.get("question"), "objectives": _objectives(recorded)}
     trials = tables["trials"]
     _require(trials, ("trial_id", "status", "arch", "dataset"), results / "trials.parquet")
     trials = trials.assign(run=run, key=run + "/" + trials["trial_id"].astype(str))
@@ -160,16 +161,25 @@ def _budget(row: dict) -> str:
     return "full"
 
 
-def _question(path: Path) -> str | None:
+def _objectives(recorded: dict) -> list[str]:
+    """A tuned sweep's objectives (accuracy, then costs) as RUN_DIR/sweep.yaml records them; [] otherwise."""
+    tune = recorded.get("tune")
+    found = tune.get("objectives") if isinstance(tune, dict) else None
+    return [str(o) for o in found] if isinstance(found, list) else []
+
+
+def _recorded(path: Path) -> dict:
+    """RUN_DIR/sweep.yaml, or {} where it is missing or unreadable (context only: the tables suffice)."""
     sweep = path / "sweep.yaml"
     if not sweep.exists():
-        return None
+        return {}
     try:
         import yaml
 
-        return (yaml.safe_load(sweep.read_text()) or {}).get("question")
-    except Exception:  # context only: the tables alone must suffice
-        return None
+        found = yaml.safe_load(sweep.read_text())
+        return found if isinstance(found, dict) else {}
+    except Exception:
+        return {}
 
 
 def _counts(counts: dict) -> str:

@@ -43,11 +43,33 @@ def interactive_blocks(results: Results, found: dict, out: Path) -> list[tuple]:
     if len(trials) > 1 and varied:
         div = view.save(view.parallel_coordinates(trials, varied), out / "figures" / "parallel_coordinates.html")
         blocks += [("h2", "All trials"), ("plotly", div, Path("figures/parallel_coordinates.html"))]
+    blocks += front_blocks(found, out)
     for dataset in sorted({r["dataset"] for r in found["importance"]}):
         rows = [r for r in found["importance"] if r["dataset"] == dataset]
         div = view.save(view.importance_figure(rows), out / "figures" / f"importance_{_safe(dataset)}.html")
         blocks += [("h2", f"Which settings matter on {dataset}"), ("list", say.importance_sentences(rows, dataset)),
                    ("plotly", div, Path(f"figures/importance_{_safe(dataset)}.html"))]
+    return blocks
+
+
+def front_blocks(found: dict, out: Path) -> list[tuple]:
+    """A multi-objective tuned sweep: per dataset and cost, the front its searches found against the grid's."""
+    blocks: list[tuple] = []
+    costs = [c for c in found.get("objectives", [])[1:]]
+    for dataset in sorted({r["dataset"] for r in found.get("searched_front", [])}):
+        searched = [r for r in found["searched_front"] if r["dataset"] == dataset]
+        cells = [r for r in found["pareto"] if r["dataset"] == dataset]
+        blocks += [("h2", f"Accuracy and cost searched together on {dataset}"),
+                   ("list", say.front_sentences(searched, cells, costs))]
+        for cost in costs:
+            name = f"front_{_safe(dataset)}_{cost}.html"
+            div = view.save(view.front_figure(searched, cells, cost, dataset), out / "figures" / name)
+            blocks.append(("plotly", div, Path(f"figures/{name}")))
+        header = ["trial", "cell", "values", "validation accuracy", *costs, "on the front of"]
+        rows = [[r["trial"], r["cell"], r["values"], f"{r['accuracy']:.4f}", *(say.cost_number(r[c]) for c in costs),
+                 "all cells" if r["on_front"] else ("its cell" if r["on_cell_front"] else "-")]
+                for r in searched if r["on_cell_front"]]
+        blocks += folded(header, rows, "front member(s)", shown=8)
     return blocks
 
 

@@ -57,12 +57,15 @@ class Estimate:
     t_half: np.ndarray | None = None   # half-width of the t interval over seeds (two or more seeds)
     per_seed: np.ndarray | None = None  # (S, V) the point of each seed
     within: np.ndarray | None = None    # (V,) test-set sampling variance of one seed's point (mean over seeds)
+    bounded: bool = False               # a mean of rates (accuracy, recall, F1): its interval stays within [0, 1]
 
     def interval(self) -> tuple[np.ndarray, np.ndarray]:
         tail = (1 - LEVEL) / 2 * 100
         low, high = np.percentile(self.replicates, tail, axis=0), np.percentile(self.replicates, 100 - tail, axis=0)
         if self.t_half is not None:
             low, high = np.minimum(low, self.point - self.t_half), np.maximum(high, self.point + self.t_half)
+        if self.bounded:                # the t interval over a few seeds can pass 100%, which no rate can
+            low, high = np.clip(low, 0.0, 1.0), np.clip(high, 0.0, 1.0)
         return low, high
 
     def standard_error(self, coords=slice(None)) -> np.ndarray:
@@ -153,8 +156,10 @@ class Bootstrap:
     def mean(self, members: list[tuple[str, object]], transform=None) -> Estimate:
         """Mean metric over trials [(key, seed)]: per seed first, then over (resampled) seeds.
         `transform` maps metric vectors (..., V) to the quantity estimated (e.g. class F1 minus the mean)."""
-        return self._over_seeds({key: seed for key, seed in members}, lambda k: self.point(k), lambda k: self.draws(k),
-                                transform)
+        found = self._over_seeds({key: seed for key, seed in members}, lambda k: self.point(k), lambda k: self.draws(k),
+                                 transform)
+        found.bounded = transform is None       # the metrics themselves are rates; a transform may make differences
+        return found
 
     def paired(self, pairs: list[tuple[str, str, object]]) -> Estimate:
         """Mean difference over matched pairs [(key, baseline key, seed)]."""

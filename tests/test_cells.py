@@ -14,7 +14,7 @@ from ray.tune.search import Searcher
 from raycnn.sweep.results import part_file
 from raycnn.sweep.space import Dimension
 from raycnn.sweep.cell_scheduler import CellScheduler
-from raycnn.sweep.tuned import CellSearcher, best_values, tuning_done
+from raycnn.sweep.tuned import CellSearcher, best_values, front_values, tuning_done
 
 SPACE = (Dimension("train.lr", "loguniform", (1e-4, 1e-1)),)
 
@@ -100,6 +100,33 @@ def test_a_restored_searcher_continues_without_repeating_a_slot_or_a_value(tmp_p
     assert after.observed["a"] + after.observed["b"] >= 2
 
 
+FRONT = [("best_val_accuracy", "max"), ("params", "min")]
+
+
+def test_a_pareto_search_tells_each_cell_every_objective_and_takes_a_slot_that_ended_after_the_save(tmp_path):
+    run_dir = tmp_path / "run"
+    make = lambda: CellSearcher(slots(), "tpe", SPACE, "val_accuracy", seed=0, run_dir=str(run_dir), objectives=FRONT)
+    before = make()
+    given = [before.suggest(f"T{i}") for i in range(2)]
+    assert [g["trial"]["cell"] for g in given] == ["a", "b"]
+    before.on_trial_result("T0", {"val_accuracy": 0.5, "params": 900, "epoch": 1, "training_iteration": 1})
+    before.on_trial_complete("T0", {"best_val_accuracy": 0.8, "params": 900, "epoch": 4, "training_iteration": 4})
+    before.on_trial_complete("T1", {"val_accuracy": 0.0, "params": 900, "epoch": 0}, error=True)   # no accuracy
+    assert [t.values for t in before.inner["a"]._ot_study.trials if t.values] == [[0.8, 900.0]]
+    assert [t.state.name for t in before.inner["b"]._ot_study.trials] == ["FAIL"]
+    before.save(str(tmp_path / "searcher.pkl"))
+    late = before.suggest("T2")                                            # t0002 ran on after the save
+    write_table(run_dir, [{"trial_id": late["trial"]["trial_id"], "status": "completed", "epochs_completed": 4,
+                           "tuned": json.dumps(late["trial"]["tuned"]), "best_val_accuracy": 0.9, "params": 300}])
+    after = make()
+    after.restore(str(tmp_path / "searcher.pkl"))
+    resumed = after.suggest("R0")
+    assert resumed["trial"]["trial_id"] != late["trial"]["trial_id"]
+    told = sorted(t.values for t in after.inner["a"]._ot_study.trials if t.values)
+    assert told == [[0.8, 900.0], [0.9, 300.0]]                            # both objectives of the late slot
+    assert [t.values for t in after.inner["a"]._ot_study.best_trials] == [[0.9, 300.0]]
+
+
 def test_bohb_limits_running_trials_not_paused_ones():
     search = searcher(kind="bohb", per_cell=4)
     assert search.set_max_concurrency(1)                    # bohb: the limit is the searcher's own
@@ -169,4 +196,21 @@ def test_best_values_prefer_full_runs_then_the_best_validation():
              "tuned": json.dumps({"train.lr": 0.01})},
             {"stage": "tune", "cell": "a", "trial_id": "t0003", "status": "completed", "best_val_accuracy": 0.95,
              "tuned": json.dumps({"train.lr": 0.001})}]
-    assert best_values(rows) == {"a": {"train.lr": 0.001}}
+    assert best_values(rows) == {"a": [{"train.lr": 0.001}]}
+
+
+def test_a_cells_front_is_confirmed_most_accurate_first_and_spread_when_it_is_long():
+    def row(n, acc, params, status="completed"):
+        return {"stage": "tune", "cell": "a", "trial_id": f"t{n:04d}", "status": status, "best_val_accuracy": acc,
+                "params": params, "tuned": json.dumps({"model.width": n})}
+
+    rows = [row(1, 0.90, 500), row(2, 0.80, 100), row(3, 0.85, 600),      # t0003 is dominated by t0001
+            row(4, 0.70, 50), row(5, 0.95, 900), row(6, 0.99, 10, status="error")]
+    rows[-1]["best_val_accuracy"] = None                                      # an error has no accuracy
+    objectives = [("best_val_accuracy", "max"), ("params", "min")]
+    assert front_values(rows, objectives, limit=5) == {"a": [{"model.width": n} for n in (5, 1, 2, 4)]}
+    assert front_values(rows, objectives, limit=3) == {"a": [{"model.width": n} for n in (5, 2, 4)]}
+    assert front_values(rows, objectives, limit=1) == {"a": [{"model.width": 5}]}
+    faster = [("best_val_accuracy", "max"), ("images_per_second", "max")]
+    both = [{**r, "images_per_second": 1000 - r["params"]} for r in rows]   # the same order as params
+    assert front_values(both, faster, limit=5) == front_values(rows, objectives, limit=5)

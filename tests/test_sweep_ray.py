@@ -296,7 +296,7 @@ scheduler: {kind: fifo}
 resources: {cpus: 1}
 max_concurrent: 2
 """)
-    with small_disk(tmp_path / "disk", 96) as disk:
+    with small_disk(tmp_path / "disk", 160) as disk:   # two trials' checkpoints (weights, AdamW, EMA): ~40 MB
         run_dir = disk / "runs" / "test"
         process = start_sweep(str(sweep), "--storage", str(disk / "runs"))
         wait_for_trials(run_dir, process, "a trial 2 epochs in", lambda rows: any(

@@ -71,6 +71,21 @@ def test_bohb_takes_a_result_it_did_not_see_through_a_trial():
     assert searcher.suggest("next") is not None
 
 
+def test_a_multi_objective_optuna_search_takes_a_result_it_did_not_see_through_a_trial():
+    from raycnn.sweep.space import Dimension
+    from raycnn.sweep.tuned import make_searcher
+
+    searcher = make_searcher("tpe", (Dimension("train.lr", "loguniform", (1e-4, 1e-1)),), "val_accuracy", 0,
+                             [("best_val_accuracy", "max"), ("params", "min")])
+    for i in range(3):
+        tune_bridge.tell_optuna_front(searcher, {"train.lr": 10 ** -(i + 2)}, [0.5 + i / 10, 1000 * (3 - i)])
+    study = searcher._ot_study
+    assert [t.values for t in study.trials] == [[0.5, 3000.0], [0.6, 2000.0], [0.7, 1000.0]], broke(
+        "OptunaSearch's study did not take a multi-objective result")
+    assert [t.params["train.lr"] for t in study.best_trials] == [1e-4], broke("Optuna's front is not the one told")
+    assert "train.lr" in searcher.suggest("next"), broke("OptunaSearch did not suggest after a result it was told")
+
+
 def test_tune_state_files_are_where_a_resume_reads_them_and_get_state_comes_first(tmp_path, local_ray):
     from ray import tune
 

@@ -40,6 +40,12 @@ BOHB = TUNED.replace("searcher: tpe", "searcher: bohb").replace("scheduler: {kin
     ("{space: {train.dropout: {uniform: [0, 1]}}}", "unknown key"),
     ("{space: {train.lr: {loguniform: [0.001, 0.01]}}, searcher: bohb}\nscheduler: {kind: asha}",
      "scheduler.kind: asha does not go with tune.searcher: bohb"),
+    ("{space: {train.lr: {loguniform: [0.001, 0.01]}}, objectives: [params, accuracy]}", "write [accuracy] or accuracy"),
+    ("{space: {train.lr: {loguniform: [0.001, 0.01]}}, objectives: [accuracy, flops]}", "(costs: params, train_seconds"),
+    ("{space: {train.lr: {loguniform: [0.001, 0.01]}}, objectives: [accuracy, params], searcher: bohb}",
+     "bohb searches one objective"),
+    ("{space: {train.lr: {loguniform: [0.001, 0.01]}}, objectives: [accuracy, params]}\nscheduler: {kind: asha}",
+     "stops trials on validation accuracy alone"),
 ])
 def test_a_bad_tune_block_is_one_line_and_exit_2(tmp_path, tune, message, capsys):
     from raycnn.sweep.__main__ import main     # in this process: the CLI's start costs seconds per case
@@ -134,6 +140,56 @@ def test_per_makes_the_cells_and_searches_the_other_space_keys(tmp_path):
     assert len(trials) == 8 and len({t.cell for t in trials}) == 2
     with pytest.raises(Exception, match="tune.per: model.arch is not a key of space"):
         load_sweep(write_sweep(tmp_path / "bad.yaml", body.replace("per: [model.kernel_size]", "per: [model.arch]")))
+
+
+PARETO = """
+fixed: {data: {dataset: digits}, model: {arch: custom_cnn}, train: {epochs: 2, batch_size: 64, device: cpu}}
+space: {model.kernel_size: [3, 5]}
+tune:
+  space: {model.convs_per_block: {randint: [1, 3]}, model.dense_units: {choice: [16, 64]}, train.lr: {loguniform: [0.001, 0.01]}}
+  objectives: [accuracy, params]
+  num_samples: 4
+  confirm_seeds: 1
+  confirm_front: 2
+resources: {cpus: 1}
+max_concurrent: 2
+"""
+
+
+def test_a_pareto_search_runs_every_trial_confirms_each_cells_front_and_reports_both_fronts(tmp_path):
+    sweep = write_sweep(tmp_path / "pareto.yaml", PARETO)
+    code, out, err = finish(start_sweep(str(sweep), "--dry-run"))
+    assert code == 0, err
+    assert "objectives:    accuracy (maximised) and params (minimised)" in out and "no early stopping" in out
+    assert "confirm stage: up to 2 members of each cell's front, each with 1 fresh seeds" in out
+    run_dir = tmp_path / "runs" / "test"
+    code, out, err = finish(start_sweep(str(sweep), "--storage", str(tmp_path / "runs")))
+    assert code == 0, err[-3000:]
+    rows = table(run_dir, "trials")
+    tune = [r for r in rows if r["stage"] == "tune"]
+    confirm = [r for r in rows if r["stage"] == "confirm"]
+    assert len(tune) == 8 and all(r["status"] == "completed" and r["epochs_completed"] == 2 for r in tune)  # no stopping
+    for cell in {r["cell"] for r in tune}:                   # each cell confirms members of its own front
+        mine = [r for r in tune if r["cell"] == cell]
+        front = {r["tuned"] for r in mine if not any(
+            o["best_val_accuracy"] >= r["best_val_accuracy"] and o["params"] <= r["params"]
+            and (o["best_val_accuracy"] > r["best_val_accuracy"] or o["params"] < r["params"]) for o in mine)}
+        confirmed = {r["tuned"] for r in confirm if r["cell"] == cell}
+        assert confirmed <= front and len(confirmed) == min(2, len(front)), (cell, front, confirmed)
+    assert all(r["status"] == "completed" and r["seed"] == 1 for r in confirm)
+
+    done = analysis_cli(run_dir, "--out", tmp_path / "report")
+    assert done.returncode == 0, done.stderr[-2000:]
+    findings = json.loads((tmp_path / "report" / "findings.json").read_text())
+    assert findings["objectives"] == ["accuracy", "params"]
+    searched = findings["searched_front"]
+    assert sorted(r["trial"] for r in searched) == sorted(r["trial_id"] for r in tune)
+    assert any(r["on_front"] for r in searched) and all(r["on_cell_front"] for r in searched if r["on_front"])
+    assert len(findings["cells"]) == len({(r["cell"], r["tuned"]) for r in confirm})   # each member its own configuration
+    html = (tmp_path / "report" / "report.html").read_text()
+    assert "Accuracy and cost searched together on digits" in html and "searched front (validation)" in html
+    assert "grid&#x27;s cells, confirmed (test)" in html or "grid's cells, confirmed (test)" in html
+    assert (tmp_path / "report" / "figures" / "front_digits_params.html").exists()
 
 
 @pytest.mark.slow

@@ -111,8 +111,16 @@ def print_tuned(sweep: SweepConfig, trials: list[TrialSpec]) -> None:
                                                                      if sweep.scheduler.kind == "asha" else ""))
     if sweep.scheduler.kind == "hyperband":
         print_brackets(sweep, trials)
-    print(f"  confirm stage: each cell's best values with {tune.confirm_seeds} fresh seeds to the full budget: "
-          f"{len(cells) * tune.confirm_seeds} trials, {confirm_epochs} epochs (starts when every search has ended)")
+    if tune.multi:
+        print(f"  objectives:    {' and '.join(f'{n} ({m}imised)' for n, (_, m) in zip(tune.objectives, tune.metrics()))}: "
+              f"each cell's search looks for its Pareto front; every trial runs its full budget (no early stopping: "
+              f"stopping on accuracy alone would cut cheap models before they reach the front)")
+        print(f"  confirm stage: up to {tune.confirm_front} members of each cell's front, each with {tune.confirm_seeds} "
+              f"fresh seeds to the full budget: at most {len(cells) * tune.confirm_front * tune.confirm_seeds} trials, "
+              f"{confirm_epochs * tune.confirm_front} epochs (starts when every search has ended)")
+    else:
+        print(f"  confirm stage: each cell's best values with {tune.confirm_seeds} fresh seeds to the full budget: "
+              f"{len(cells) * tune.confirm_seeds} trials, {confirm_epochs} epochs (starts when every search has ended)")
     for cell in cells:
         print(f"  cell {cell}")
 
@@ -162,10 +170,12 @@ def run(argv: list[str] | None = None) -> int:
     from raycnn.sweep.resume import check_run_directory
     from raycnn.sweep.run import run_sweep
     from raycnn.sweep.runfiles import run_directory
-    from raycnn.sweep.trackers import check_trackers
 
     check_run_directory(sweep, trials, args.resume)
-    check_trackers(sweep.trackers, run_directory(sweep))
+    if sweep.trackers:                     # Ray's tracker integrations import Ray: only when a tracker is asked for
+        from raycnn.sweep.trackers import check_trackers
+
+        check_trackers(sweep.trackers, run_directory(sweep))
     return run_sweep(sweep, trials, args.address, args.resume)
 
 

@@ -23,7 +23,8 @@ def count_trials(sweep: SweepConfig) -> int:
     grid = math.prod(len(d.values) for d in sweep.space if d.form == "grid")
     cells = max(1, len(sweep.variants)) * grid
     if sweep.tune is not None:
-        return cells * (sweep.tune.num_samples + sweep.tune.confirm_seeds)
+        confirmed = sweep.tune.confirm_front if sweep.tune.multi else 1     # at most: a front may be smaller
+        return cells * (sweep.tune.num_samples + confirmed * sweep.tune.confirm_seeds)
     return cells * sweep.num_samples * sweep.seeds
 
 
@@ -75,19 +76,24 @@ def tuning_slots(sweep: SweepConfig) -> list[TrialSpec]:
     return found
 
 
-def confirm_trials(sweep: SweepConfig, best: dict[str, dict[str, Any]], first_number: int) -> list[TrialSpec]:
-    """Each cell's best tuning values ({cell: {key: value}}) with fresh seeds 1 .. confirm_seeds (the
-    tuning trials ran with seed 0: seed 0 again would repeat the best tuning trial, not confirm it)."""
+def confirm_trials(sweep: SweepConfig, best: dict[str, list[dict[str, Any]]], first_number: int) -> list[TrialSpec]:
+    """Each cell's chosen tuning values ({cell: [{key: value}, ...]}: its best, or with several objectives
+    the members of its front) with fresh seeds 1 .. confirm_seeds (the tuning trials ran with seed 0: seed
+    0 again would repeat the tuning trial, not confirm it)."""
     found = []
     for cell in cells(sweep):
-        config = cell.config
-        for key, value in best[cell.name].items():
-            config = replace_field(config, key, value, f"{sweep.source}: tune.space.{key}")
-        for seed in range(1, sweep.tune.confirm_seeds + 1):
-            seeded = replace_field(config, "train.seed", seed, "confirm")
-            found.append(TrialSpec(trial_id=f"t{first_number + len(found):04d}", name=f"{cell.name}-confirm-s{seed}",
-                                   config=seeded, values={**cell.values, **best[cell.name], "train.seed": seed},
-                                   stage="confirm", cell=cell.name, tuned=dict(best[cell.name])))
+        members = best[cell.name]
+        for index, values in enumerate(members):
+            config = cell.config
+            for key, value in values.items():
+                config = replace_field(config, key, value, f"{sweep.source}: tune.space.{key}")
+            front = f"-front{index + 1}" if len(members) > 1 else ""
+            for seed in range(1, sweep.tune.confirm_seeds + 1):
+                seeded = replace_field(config, "train.seed", seed, "confirm")
+                found.append(TrialSpec(trial_id=f"t{first_number + len(found):04d}",
+                                       name=f"{cell.name}{front}-confirm-s{seed}", config=seeded,
+                                       values={**cell.values, **values, "train.seed": seed},
+                                       stage="confirm", cell=cell.name, tuned=dict(values)))
     return found
 
 

@@ -57,6 +57,7 @@ from raycnn.sweep.space import Dimension, dimension, optional_positive_int, posi
 from raycnn.sweep.sweepfile import read_sweep_yaml
 from raycnn.sweep.tune_spec import TuneBlock, tune_block
 
+TRACKERS = ("mlflow", "wandb")                # raycnn.sweep.trackers (imports Ray: not loaded to check a file)
 SCHEDULERS = ("asha", "fifo", "hyperband")   # hyperband: BOHB's brackets (HyperBandForBOHB), tune.searcher bohb
 
 
@@ -192,11 +193,13 @@ def _section(cls: type, raw: Any, name: str, source: str) -> Any:
 
 
 def _scheduler_raw(raw: Mapping) -> Any:
-    """The scheduler block; with tune.searcher bohb and no scheduler.kind, BOHB's own: hyperband."""
+    """The scheduler block; with no scheduler.kind, tune.searcher bohb gets BOHB's own (hyperband) and a
+    search of several objectives gets fifo (every trial to its budget; see _check_scheduler)."""
     given, tune = raw.get("scheduler"), raw.get("tune")
     bohb = isinstance(tune, Mapping) and tune.get("searcher") == "bohb"
-    if bohb and (given is None or isinstance(given, Mapping) and "kind" not in given):
-        return {**(given or {}), "kind": "hyperband"}
+    multi = isinstance(tune, Mapping) and isinstance(tune.get("objectives"), list) and len(tune["objectives"]) > 1
+    if (bohb or multi) and (given is None or isinstance(given, Mapping) and "kind" not in given):
+        return {**(given or {}), "kind": "hyperband" if bohb else "fifo"}
     return given
 
 
@@ -210,6 +213,10 @@ def _check_scheduler(sweep: SweepConfig) -> None:
             "does not go with tune.searcher: bohb, which stops and resumes trials in its own HyperBand brackets; "
             "write scheduler: {kind: hyperband, reduction_factor: 3} (or leave kind out)" if bohb else
             "is BOHB's bracket scheduler; use it with tune: {searcher: bohb, ...}, or choose asha or fifo"))
+    if sweep.tune is not None and sweep.tune.multi and sweep.scheduler.kind != "fifo":
+        raise ConfigError(f"{sweep.source}: scheduler.kind: {sweep.scheduler.kind} stops trials on validation accuracy "
+                          f"alone, so a cheap model that learns slower would be cut before it reaches the front of "
+                          f"tune.objectives {list(sweep.tune.objectives)}; use scheduler: {{kind: fifo}} (or leave it out)")
     for key in ("grace_period", "reduction_factor", "max_epochs"):
         value = getattr(sweep.scheduler, key)
         if value is not None and value < (2 if key == "reduction_factor" else 1):
@@ -246,8 +253,6 @@ def _check_tuned(sweep: SweepConfig) -> None:
 
 
 def _trackers(raw: Any, source: str) -> tuple[str, ...]:
-    from raycnn.sweep.trackers import TRACKERS
-
     names = [raw] if isinstance(raw, str) else list(raw or [])
     for name in names:
         if name not in TRACKERS:

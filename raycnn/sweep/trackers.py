@@ -27,8 +27,7 @@ import os
 from ray.air.integrations.mlflow import MLflowLoggerCallback
 
 from raycnn.errors import ConfigError
-
-TRACKERS = ("mlflow", "wandb")
+from raycnn.sweep.spec import TRACKERS
 EPOCH_METRICS = ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "seconds", "images_per_second")
 FINAL_METRICS = ("test_accuracy", "test_loss", "best_val_accuracy", "params", "train_seconds")
 

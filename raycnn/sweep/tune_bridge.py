@@ -11,6 +11,8 @@ upgrading Ray.
    happens, so it calls the handler Tune registers for the same stop on SIGUSR1.
 2. `tell_bohb`: BOHB told the result of a configuration it did not see through a trial (a tuning slot
    that ended after Tune's last saved state). TuneBOHB has no `add_evaluated_point`.
+2b. `tell_optuna_front`: the same for a multi-objective OptunaSearch, whose `add_evaluated_point`
+   takes a single value; the trial goes into its Optuna study (`_ot_study`, with its space `_space`).
 3. `CellView`: HyperBand (BOHB's scheduler) moves a part-full bracket on when none of the experiment's
    trials runs; per cell, it must look at its own cell's trials, plus a stand-in for trials to come.
 4. `tune_state_files`: the experiment state a `Tuner.restore` reads (RUN_DIR/experiment_state-*.json),
@@ -49,6 +51,14 @@ def tell_bohb(searcher, values: dict, score: float, budget: int) -> None:
     from ray.tune.search.bohb.bohb_search import _BOHBJobWrapper
 
     searcher.bohber.new_result(_BOHBJobWrapper(-score, max(int(budget), 1), dict(values)))
+
+
+def tell_optuna_front(searcher, values: dict, scores: list[float]) -> None:
+    """Give a multi-objective OptunaSearch the objective values `values` reached, as a finished trial."""
+    import optuna
+
+    searcher._ot_study.add_trial(optuna.trial.create_trial(values=[float(v) for v in scores], params=dict(values),
+                                                           distributions=searcher._space))
 
 
 class CellView:

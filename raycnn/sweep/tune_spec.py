@@ -12,6 +12,10 @@ from raycnn.sweep.space import Dimension, dimension, positive_int, string
 
 
 SEARCHERS = ("tpe", "random", "bohb")
+# what a tuned sweep may search for: the trial result's key and its direction. Accuracy comes first; with
+# a cost after it the search is multi-objective (Optuna's TPE or random sampler on a Pareto front).
+OBJECTIVES = {"accuracy": ("best_val_accuracy", "max"), "params": ("params", "min"),
+              "train_seconds": ("train_seconds", "min"), "images_per_second": ("images_per_second", "max")}
 
 
 @dataclass(frozen=True)
@@ -22,6 +26,16 @@ class TuneBlock:
     confirm_seeds: int = 3
     seed: int = 0                      # the searchers' seed (cell i uses seed + i)
     per: tuple[str, ...] = ()          # the space keys that make the cells (default: all); the others are searched
+    objectives: tuple[str, ...] = ("accuracy",)   # accuracy, then costs (keys of OBJECTIVES): a Pareto search
+    confirm_front: int = 3             # several objectives: each cell's front members confirmed (all, up to this)
+
+    @property
+    def multi(self) -> bool:
+        return len(self.objectives) > 1
+
+    def metrics(self) -> list[tuple[str, str]]:
+        """[(result key, "max" | "min")] of the objectives, accuracy first."""
+        return [OBJECTIVES[name] for name in self.objectives]
 
 
 TUNE_KEYS = {f.name for f in fields(TuneBlock)}
@@ -53,7 +67,24 @@ def tune_block(raw: Any, source: str) -> TuneBlock | None:
         raise ConfigError(f"{where}.per: expected a list of space keys, e.g. [model.arch, model.kernel_size]")
     return TuneBlock(space=space, num_samples=positive_int(raw, "num_samples", 8, where), searcher=searcher,
                      confirm_seeds=positive_int(raw, "confirm_seeds", 3, where),
-                     seed=positive_int(raw, "seed", 0, where, allow_zero=True), per=tuple(per))
+                     seed=positive_int(raw, "seed", 0, where, allow_zero=True), per=tuple(per),
+                     objectives=objectives(raw.get("objectives"), searcher, where),
+                     confirm_front=positive_int(raw, "confirm_front", 3, where))
+
+
+def objectives(raw: Any, searcher: str, where: str) -> tuple[str, ...]:
+    """tune.objectives: [accuracy] (the default), or [accuracy, a cost] for a Pareto search."""
+    if raw is None:
+        return ("accuracy",)
+    names = [raw] if isinstance(raw, str) else raw
+    costs = ", ".join(k for k in OBJECTIVES if k != "accuracy")
+    if not isinstance(names, list) or not names or names[0] != "accuracy" or len(set(names)) != len(names) \
+            or any(n not in OBJECTIVES for n in names):
+        raise ConfigError(f"{where}.objectives: {raw!r} is not valid; write [accuracy] or accuracy then costs, "
+                          f"e.g. [accuracy, params] (costs: {costs})")
+    if len(names) > 1 and searcher == "bohb":
+        raise ConfigError(f"{where}.objectives: bohb searches one objective; with {names} use searcher: tpe or random")
+    return tuple(names)
 
 
 def check_bohb_installed(where: str) -> None:

@@ -31,7 +31,7 @@ from raycnn.errors import ConfigError
 from raycnn.sweep.expand import confirm_trials
 from raycnn.sweep.space import Dimension
 from raycnn.sweep.spec import SweepConfig, TrialSpec
-from raycnn.sweep.tune_bridge import tell_bohb
+from raycnn.sweep.tune_bridge import tell_bohb, tell_optuna_front
 
 CONFIRM = "confirm"
 
@@ -44,8 +44,10 @@ def tune_space(space: tuple[Dimension, ...]) -> dict:
     return {d.key: forms[d.form](d.values) for d in space}
 
 
-def make_searcher(kind: str, space: tuple[Dimension, ...], metric: str, seed: int) -> Searcher:
-    """A cell's searcher; its space is keyed by the dotted config names ("train.lr") it suggests."""
+def make_searcher(kind: str, space: tuple[Dimension, ...], metric: str, seed: int,
+                  objectives: list[tuple[str, str]] | None = None) -> Searcher:
+    """A cell's searcher; its space is keyed by the dotted config names ("train.lr") it suggests. With
+    several objectives [(result key, mode)], Optuna's sampler searches their Pareto front."""
     if kind == "bohb":
         import warnings
 
@@ -59,6 +61,10 @@ def make_searcher(kind: str, space: tuple[Dimension, ...], metric: str, seed: in
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     sampler = optuna.samplers.TPESampler(seed=seed) if kind == "tpe" else optuna.samplers.RandomSampler(seed=seed)
+    if objectives and len(objectives) > 1:
+        metric, mode = [key for key, _ in objectives], [m for _, m in objectives]
+        return OptunaSearch(space=OptunaSearch.convert_search_space(tune_space(space)), metric=metric, mode=mode,
+                            sampler=sampler)
     return OptunaSearch(space=OptunaSearch.convert_search_space(tune_space(space)), metric=metric, mode="max",
                         sampler=sampler)
 
@@ -67,8 +73,10 @@ class CellSearcher(Searcher):
     """One searcher per cell; each suggestion fills the next free slot of the cell with fewest given."""
 
     def __init__(self, slots: dict[str, list[dict]], kind: str, space: tuple[Dimension, ...], metric: str,
-                 seed: int = 0, report: str | None = None, run_dir: str | None = None):
+                 seed: int = 0, report: str | None = None, run_dir: str | None = None,
+                 objectives: list[tuple[str, str]] | None = None):
         super().__init__(metric=metric, mode="max")
+        self.objectives = objectives if objectives and len(objectives) > 1 else None   # a Pareto search
         self.report = report                       # RUN_DIR/results/searches.json: each cell's search, for people
         self.run_dir = run_dir                     # its trials table: what ran after Tune's last saved state
         self.reused: dict[str, dict] = {}          # Tune's trial id -> values of a slot that had started
@@ -77,7 +85,8 @@ class CellSearcher(Searcher):
         self.max_running = 0                        # bohb: trials running at once (0: any), paused ones not counted
         self.running: set[str] = set()
         self.given = {cell: 0 for cell in slots}
-        self.inner = {cell: make_searcher(kind, space, metric, seed + i) for i, cell in enumerate(slots)}
+        self.inner = {cell: make_searcher(kind, space, metric, seed + i, self.objectives)
+                      for i, cell in enumerate(slots)}
         self.cell_of: dict[str, str] = {}           # Tune's trial id -> cell
         self.observed = {cell: 0 for cell in slots}
 
@@ -153,14 +162,21 @@ class CellSearcher(Searcher):
         self.running.discard(trial_id)
         if cell is None:
             return
-        usable = result is not None and self.metric in result
+        usable = result is not None and all(result.get(key) is not None for key in self._keys())
         if trial_id in self.reused:                # the inner searcher never suggested it: tell it the outcome
             if usable and not error:
-                self._tell(cell, self.reused[trial_id], result[self.metric], result.get("epoch") or 1)
+                self._tell(cell, self.reused[trial_id], self._score(result), result.get("epoch") or 1)
         else:
             self.inner[cell].on_trial_complete(trial_id, result if usable else None, error=error or not usable)
         self.observed[cell] += 1
         self._write_report()
+
+    def _keys(self) -> list[str]:
+        return [key for key, _ in self.objectives] if self.objectives else [self.metric]
+
+    def _score(self, result: dict) -> float | list[float]:
+        """What the cell's searcher is told: the accuracy, or with several objectives each of them."""
+        return [result[key] for key in self._keys()] if self.objectives else result[self.metric]
 
     def _write_report(self) -> None:
         """{cell: {given, observed, slots}}: what each search has done (kept across --resume)."""
@@ -178,12 +194,14 @@ class CellSearcher(Searcher):
         except OSError:               # informational only: a full disk is handled by the tables
             pass
 
-    def _tell(self, cell: str, values: dict, score: float, epochs: int) -> None:
+    def _tell(self, cell: str, values: dict, score: float | list[float], epochs: int) -> None:
         """An outcome the cell's searcher did not see through its own trial: a slot that ran on after
         Tune's last save. BOHB takes it as a result at a budget of the epochs that slot ran."""
         inner = self.inner[cell]
         if self.kind == "bohb":                    # TuneBOHB has no add_evaluated_point
             tell_bohb(inner, values, score, epochs)
+        elif isinstance(score, list):              # OptunaSearch.add_evaluated_point takes one value
+            tell_optuna_front(inner, values, score)
         else:
             inner.add_evaluated_point(dict(values), score)
 
@@ -194,7 +212,7 @@ class CellSearcher(Searcher):
         if self.inner[cell].suggest(dummy) not in (None, Searcher.FINISHED):
             self.inner[cell].on_trial_complete(dummy, None, error=True)
 
-    def _ran_before(self, trial_id: str) -> tuple[dict, bool, float | None, int] | None:
+    def _ran_before(self, trial_id: str) -> tuple[dict, bool, float | list[float] | None, int] | None:
         """(values, ended, best validation accuracy, epochs run) of a slot the trials table shows started (by a driver
         killed after Tune last saved its state), else None. The table is read once per process."""
         if not self.run_dir:
@@ -209,7 +227,11 @@ class CellSearcher(Searcher):
         if not row or not row.get("tuned"):
             return None
         ended = row["status"] in ("completed", "early_stopped", "diverged", "oom", "error")
-        return json.loads(row["tuned"]), ended, row.get("best_val_accuracy"), row.get("epochs_completed") or 0
+        score = row.get("best_val_accuracy")
+        if self.objectives:
+            score = [row.get(key) for key in self._keys()]
+            score = None if any(v is None for v in score) else score
+        return json.loads(row["tuned"]), ended, score, row.get("epochs_completed") or 0
 
     def __getstate__(self) -> dict:
         """Pickled (by Tune, directly or inside its ConcurrencyLimiter) without the table read: a restored
@@ -230,19 +252,42 @@ class CellSearcher(Searcher):
         self._table = None
 
 
-def best_values(rows: list[dict]) -> dict[str, dict[str, Any]]:
-    """{cell: the tuned values of its best tuning trial} (best validation accuracy; full runs first)."""
-    best: dict[str, dict[str, Any]] = {}
+def best_values(rows: list[dict]) -> dict[str, list[dict[str, Any]]]:
+    """{cell: [the tuned values of its best tuning trial]} (best validation accuracy; full runs first)."""
+    return {cell: [json.loads(max(mine, key=lambda r: (r["best_val_accuracy"], -int(r["trial_id"][1:])))["tuned"])]
+            for cell, mine in _finished_by_cell(rows, ["best_val_accuracy"]).items()}
+
+
+def front_values(rows: list[dict], objectives: list[tuple[str, str]], limit: int) -> dict[str, list[dict[str, Any]]]:
+    """{cell: the tuned values of the members of its Pareto front}, most accurate first; with more than
+    `limit` members, `limit` of them spread evenly along the front (its two ends always kept)."""
+    found = {}
+    for cell, mine in _finished_by_cell(rows, [key for key, _ in objectives]).items():
+        signed = [[r[key] if mode == "max" else -r[key] for key, mode in objectives] for r in mine]
+        front = [r for r, s in zip(mine, signed) if not any(_dominates(o, s) for o in signed)]
+        front = sorted({r["tuned"]: r for r in front}.values(), key=lambda r: (-r[objectives[0][0]], r["trial_id"]))
+        if len(front) > limit:
+            front = [front[round(i * (len(front) - 1) / max(limit - 1, 1))] for i in range(limit)]
+        found[cell] = [json.loads(r["tuned"]) for r in front]
+    return found
+
+
+def _dominates(a: list[float], b: list[float]) -> bool:
+    """Whether a is at least as good as b in every objective (all maximised here) and better in one."""
+    return all(x >= y for x, y in zip(a, b)) and any(x > y for x, y in zip(a, b))
+
+
+def _finished_by_cell(rows: list[dict], keys: list[str]) -> dict[str, list[dict]]:
+    """{cell: its tuning trials with every key, the full runs only where it has any}; a cell with none is refused."""
+    found = {}
     for cell in sorted({r["cell"] for r in rows if r.get("stage") == "tune"}):
         mine = [r for r in rows if r.get("stage") == "tune" and r["cell"] == cell and r.get("tuned")
-                and r.get("best_val_accuracy") is not None]
-        full = [r for r in mine if r["status"] == "completed"] or mine
-        if not full:
+                and all(r.get(k) is not None for k in keys)]
+        found[cell] = [r for r in mine if r["status"] == "completed"] or mine
+        if not found[cell]:
             raise ConfigError(f"cell {cell}: no tuning trial finished with a validation accuracy; "
-                               f"nothing to confirm (see the trials table's error column)")
-        top = max(full, key=lambda r: (r["best_val_accuracy"], -int(r["trial_id"][1:])))
-        best[cell] = json.loads(top["tuned"])
-    return best
+                              f"nothing to confirm (see the trials table's error column)")
+    return found
 
 
 def tuning_done(rows: list[dict]) -> bool:
@@ -252,7 +297,11 @@ def tuning_done(rows: list[dict]) -> bool:
 
 
 def confirm_stage(sweep: SweepConfig, slots: list[TrialSpec], rows: list[dict]) -> list[TrialSpec]:
-    return confirm_trials(sweep, best_values(rows), len(slots) + 1)
+    """Each cell's best values, or with several objectives the members of its front (up to
+    tune.confirm_front), each with tune.confirm_seeds fresh seeds."""
+    chosen = (front_values(rows, sweep.tune.metrics(), sweep.tune.confirm_front) if sweep.tune.multi
+              else best_values(rows))
+    return confirm_trials(sweep, chosen, len(slots) + 1)
 
 
 def _flat(values: dict, prefix: str = "") -> dict:

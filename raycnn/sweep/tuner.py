@@ -69,7 +69,7 @@ def build_tuner(sweep: SweepConfig, trials: list[TrialSpec], resume: bool, stage
         # in results/: a file in RUN_DIR itself would be overwritten by Tune with its own older copy on resume
         report = RunStorage(run_dir).path(f"{RESULTS}/searches.json") if RunStorage(run_dir).local else None
         searcher = CellSearcher(slots, sweep.tune.searcher, sweep.tune.space, METRIC, sweep.tune.seed, report,
-                                run_dir)
+                                run_dir, sweep.tune.metrics())
         search = {"param_space": {}, "search_alg": searcher, "num_samples": len(running)}
         if sweep.scheduler.kind == "hyperband":      # BOHB's brackets: no grace period, trials pause at milestones
             scheduler = CellScheduler("hyperband", searcher, **{k: v for k, v in asha.items() if k != "grace_period"})
