@@ -47,11 +47,12 @@ from collections import defaultdict
 import numpy as np
 import pandas as pd
 
-from analysis.claims import decide_confused, decide_weak, pareto, searched_fronts
+from analysis.claims import decide_confused, decide_weak, pareto
 from analysis.effects import effects, marginal_means
 from analysis.interactive import importance, settings
 from analysis.load import Results, factor_columns, short, value_text
 from analysis.stats import Bootstrap
+from analysis.tuning import searched_fronts, tuning_curves
 from analysis.values import largest_budget, mean_of
 
 
@@ -89,32 +90,6 @@ def analyse(results: Results) -> dict:
     findings["compute"] = compute_spent(results)
     findings["hardware"] = _hardware(results.trials)
     return findings
-
-
-def scheduler_name(trials: pd.DataFrame) -> str:
-    """Who stopped trials early, from their stop_reason: ASHA, or BOHB's HyperBand brackets."""
-    reasons = set(trials["stop_reason"].dropna()) if "stop_reason" in trials.columns else set()
-    return "BOHB's HyperBand" if "hyperband" in reasons else "ASHA"
-
-
-def tuning_curves(results: Results) -> list[dict]:
-    """Tuned comparisons: per cell, the best validation accuracy so far after each tuning trial."""
-    tuning = results.tuning
-    if tuning is None or tuning.empty:
-        return []
-    out = []
-    for cell, trials in tuning.groupby("cell", sort=True):
-        trials = trials.sort_values("trial_id")
-        scores = pd.to_numeric(trials["best_val_accuracy"], errors="coerce").fillna(-1.0).tolist()
-        so_far = list(np.maximum.accumulate(scores)) if scores else []
-        best = trials.iloc[int(np.argmax(scores))] if scores else None
-        out.append({"dataset": str(trials["dataset"].iloc[0]), "cell": str(cell), "trials": len(trials),
-                    "best_so_far": [float(v) if v >= 0 else None for v in so_far],
-                    "best_val_accuracy": float(max(scores)) if scores and max(scores) >= 0 else None,
-                    "best_values": best["tuned"] if best is not None else None,
-                    "stopped_early": int((trials["status"] == "early_stopped").sum()),
-                    "stopped_by": scheduler_name(trials)})
-    return out
 
 
 class Dataset:

@@ -72,6 +72,16 @@ def importance(trials: pd.DataFrame, columns: list[str]) -> list[dict]:
     return [{"setting": name, "importance": float(value)} for name, value in found.items()]
 
 
+def importance_sentences(rows: list[dict], dataset: str) -> list[str]:
+    """What the fANOVA importances say, in words."""
+    if len(rows) == 1:
+        return [f"Only {rows[0]['setting']} varies among the trials on {dataset}: all of the variance of test accuracy "
+                f"that the settings explain is its."]
+    parts = ", ".join(f"{r['setting']} {r['importance']:.0%}" for r in rows)
+    return [f"Share of the variance of test accuracy on {dataset} that each setting explains (fANOVA over every "
+            f"trial, as Optuna computes it; settings that vary together share it): {parts}."]
+
+
 def importance_figure(rows: list[dict]):
     import plotly.graph_objects as go
 

@@ -15,6 +15,7 @@ from analysis import stats
 from analysis.figures import draw_all, draw_first
 from analysis.findings import analyse
 from analysis import interactive as view
+from analysis import tuning
 from analysis.load import Results, factor_columns
 
 
@@ -47,7 +48,7 @@ def interactive_blocks(results: Results, found: dict, out: Path) -> list[tuple]:
     for dataset in sorted({r["dataset"] for r in found["importance"]}):
         rows = [r for r in found["importance"] if r["dataset"] == dataset]
         div = view.save(view.importance_figure(rows), out / "figures" / f"importance_{_safe(dataset)}.html")
-        blocks += [("h2", f"Which settings matter on {dataset}"), ("list", say.importance_sentences(rows, dataset)),
+        blocks += [("h2", f"Which settings matter on {dataset}"), ("list", view.importance_sentences(rows, dataset)),
                    ("plotly", div, Path(f"figures/importance_{_safe(dataset)}.html"))]
     return blocks
 
@@ -60,13 +61,13 @@ def front_blocks(found: dict, out: Path) -> list[tuple]:
         searched = [r for r in found["searched_front"] if r["dataset"] == dataset]
         cells = [r for r in found["pareto"] if r["dataset"] == dataset]
         blocks += [("h2", f"Accuracy and cost searched together on {dataset}"),
-                   ("list", say.front_sentences(searched, cells, costs))]
+                   ("list", tuning.front_sentences(searched, cells, costs))]
         for cost in costs:
             name = f"front_{_safe(dataset)}_{cost}.html"
             div = view.save(view.front_figure(searched, cells, cost, dataset), out / "figures" / name)
             blocks.append(("plotly", div, Path(f"figures/{name}")))
         header = ["trial", "cell", "values", "validation accuracy", *costs, "on the front of"]
-        rows = [[r["trial"], r["cell"], r["values"], f"{r['accuracy']:.4f}", *(say.cost_number(r[c]) for c in costs),
+        rows = [[r["trial"], r["cell"], r["values"], f"{r['accuracy']:.4f}", *(tuning.cost_number(r[c]) for c in costs),
                  "all cells" if r["on_front"] else ("its cell" if r["on_cell_front"] else "-")]
                 for r in searched if r["on_cell_front"]]
         blocks += folded(header, rows, "front member(s)", shown=8)
@@ -102,7 +103,7 @@ def build_blocks(found: dict, first: list[tuple[str, Path]], figures: list[tuple
     blocks += weak_blocks(found)
     if found.get("tuning"):
         blocks += [("h2", "Tuning (each cell on its own, then confirmed with fresh seeds)"),
-                   *folded_list(say.tuning_sentences(found), "cell(s)")]
+                   *folded_list(tuning.tuning_sentences(found), "cell(s)")]
     blocks += [("h2", "Learning curves and compute"), ("list", say.compute_sentences(found) or ["No epoch table."])]
     blocks += [("h2", "Figures")] + [("img", caption, path) for caption, path in figures]
     blocks += [("h2", "Rules"), ("pre", rules.__doc__.split("Rules (stated in every report):", 1)[1].strip()),

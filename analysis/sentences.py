@@ -217,16 +217,6 @@ def effect_sentences(findings: dict) -> list[str]:
     return out
 
 
-def tuning_sentences(findings: dict) -> list[str]:
-    out = []
-    for c in findings.get("tuning", []):
-        out.append(f"{c['cell']} ({c['dataset']}): {c['trials']} tuning trials "
-                   f"({c['stopped_early']} stopped early by {c['stopped_by']}), "
-                   f"best validation accuracy {c['best_val_accuracy']:.3f} with {c['best_values']}; compared on its "
-                   f"confirm trials (fresh seeds) only.")
-    return out
-
-
 def compute_sentences(findings: dict) -> list[str]:
     c = findings["compute"]
     ran_on = [f"Ran on: {'; '.join(findings['hardware'])}."] if findings.get("hardware") else []
@@ -328,38 +318,3 @@ def _effect_key(e: dict):
 
 def _is_weak(findings: dict, dataset: str, arch: str, name: str) -> bool:
     return any((w["dataset"], w["arch"], w["class"]) == (dataset, arch, name) for w in findings["weak_classes"])
-
-
-def importance_sentences(rows: list[dict], dataset: str) -> list[str]:
-    """What the fANOVA importances say, in words."""
-    if len(rows) == 1:
-        return [f"Only {rows[0]['setting']} varies among the trials on {dataset}: all of the variance of test accuracy "
-                f"that the settings explain is its."]
-    parts = ", ".join(f"{r['setting']} {r['importance']:.0%}" for r in rows)
-    return [f"Share of the variance of test accuracy on {dataset} that each setting explains (fANOVA over every "
-            f"trial, as Optuna computes it; settings that vary together share it): {parts}."]
-
-
-def front_sentences(searched: list[dict], cells: list[dict], costs: list[str]) -> list[str]:
-    """A multi-objective tuned sweep in words: the front its searches found, and the grid's as confirmed."""
-    front = [r for r in searched if r["on_front"]]
-    cost_text = lambda r: ", ".join(f"{c} {cost_number(r[c])}" for c in costs if r.get(c) is not None)
-    lines = [f"The searches tried {len(searched)} configurations in {len({r['cell'] for r in searched})} cell(s); "
-             f"{len(front)} of them no other beats on validation accuracy and {' and '.join(costs)} together (the "
-             f"searched front, red): " + "; ".join(f"{r['trial']} ({r['cell']}, {r['values']}): {r['accuracy']:.4f}, "
-                                                  f"{cost_text(r)}" for r in front[:6]) + (" ..." if len(front) > 6 else "."),
-             "Every tuning trial ran its full budget: early stopping (ASHA) ranks trials on accuracy alone and would "
-             "cut a cheap model that learns slower before it reaches the front."]
-    for cost in costs:
-        on = sorted((c for c in cells if c.get(f"front_{cost}")), key=lambda c: c[cost] or 0)
-        if on:
-            lines.append(f"The grid's front on {cost} (its cells at the members confirmed with fresh seeds, mean test "
-                         f"accuracy, blue): " + "; ".join(f"{c['config']}: {c['accuracy']:.4f} "
-                                                         f"[{c['ci_low']:.4f}, {c['ci_high']:.4f}], {cost} {cost_number(c[cost])}"
-                                                         for c in on) + ".")
-    return lines
-
-
-def cost_number(value: float) -> str:
-    """289,146 parameters or images/s; 12.3 seconds."""
-    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"

@@ -14,7 +14,8 @@ from ray.tune.search import Searcher
 from raycnn.sweep.results import part_file
 from raycnn.sweep.space import Dimension
 from raycnn.sweep.cell_scheduler import CellScheduler
-from raycnn.sweep.tuned import CellSearcher, best_values, front_values, tuning_done
+from raycnn.sweep.confirm import best_values, front_values, tuning_done
+from raycnn.sweep.tuned import CellSearcher
 
 SPACE = (Dimension("train.lr", "loguniform", (1e-4, 1e-1)),)
 

@@ -111,7 +111,7 @@ def run_alone(sweep: SweepConfig, trials: list[TrialSpec], storage: RunStorage) 
 def run_tuned(sweep: SweepConfig, slots: list[TrialSpec], resume: bool, storage: RunStorage) -> None:
     """The tuning stage (continued on --resume), then, once every search has ended, the confirm stage."""
     from raycnn.sweep import interrupt
-    from raycnn.sweep.tuned import confirm_stage, tuning_done
+    from raycnn.sweep.confirm import confirm_stage, tuning_done
 
     def rows() -> list[dict]:
         table = storage.read_table(table_folder("trials"))
