@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-TABLES = ("trials", "epochs", "classes", "confusion")
+from runformat import FINISHED, TABLES
+
 REQUIRED = ("trials", "confusion")          # the report needs these; the others add names and curves
-FINISHED = ("completed", "early_stopped")
 REDUNDANT = {"model.arch", "data.dataset", "augment.preset", "model.kernel_size", "train.seed"}
 NOT_FACTORS = {"data.cache_dir", "data.data_root", "data.data_path", "train.device", "data.download"}
 

@@ -10,6 +10,7 @@ from typing import Any
 from raycnn.errors import ConfigError
 from raycnn.sweep.expand import confirm_trials
 from raycnn.sweep.spec import SweepConfig, TrialSpec
+from runformat import ENDED
 
 
 def best_values(rows: list[dict]) -> dict[str, list[dict[str, Any]]]:
@@ -51,9 +52,8 @@ def _finished_by_cell(rows: list[dict], keys: list[str]) -> dict[str, list[dict]
 
 
 def tuning_done(rows: list[dict]) -> bool:
-    ended = ("completed", "early_stopped", "diverged", "oom", "error")
     tune_rows = [r for r in rows if r.get("stage") == "tune"]
-    return bool(tune_rows) and all(r["status"] in ended for r in tune_rows)
+    return bool(tune_rows) and all(r["status"] in ENDED for r in tune_rows)
 
 
 def confirm_stage(sweep: SweepConfig, slots: list[TrialSpec], rows: list[dict]) -> list[TrialSpec]:

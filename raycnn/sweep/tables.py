@@ -24,9 +24,9 @@ from raycnn.sweep.results import (EPOCH_COLUMNS, EPOCH_SCHEMA, compact_test_resu
                                   rows_table, shard_of, table_folder, trials_schema, tuples_table)
 from raycnn.sweep import interrupt
 from raycnn.sweep.storage import RunStorage, is_storage_full
+from runformat import ENDED
 
 WRITE_INTERVAL_S = 2.0
-ENDED = ("completed", "early_stopped", "diverged", "oom", "error")
 VAL, SECONDS = EPOCH_COLUMNS.index("val_accuracy"), EPOCH_COLUMNS.index("seconds")
 ROW_FIELDS = ("test_accuracy", "test_loss", "params", "images_per_second", "error", "stop_reason",
               "started_at_epoch", "node_id", "gpu_ids", "pid", "precision", "device_name", "gpu_share", "gpu_peak_mb")

@@ -28,6 +28,7 @@ from ray.tune.search import Searcher
 
 from raycnn.sweep.space import Dimension
 from raycnn.sweep.tune_bridge import tell_bohb, tell_optuna_front
+from runformat import ENDED
 
 CONFIRM = "confirm"
 
@@ -222,7 +223,7 @@ class CellSearcher(Searcher):
         row = self._table.get(trial_id)
         if not row or not row.get("tuned"):
             return None
-        ended = row["status"] in ("completed", "early_stopped", "diverged", "oom", "error")
+        ended = row["status"] in ENDED
         score = row.get("best_val_accuracy")
         if self.objectives:
             score = [row.get(key) for key in self._keys()]
