@@ -8,11 +8,11 @@ stopped) raises `UnreadableCheckpoint`, which callers turn into a fallback and o
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import torch
 
+from raycnn.atomic import written_whole
 from raycnn.errors import ConfigError
 from raycnn.optim import restore_scheduler
 from raycnn.training_state import TrainingState
@@ -123,25 +123,8 @@ def _check_same_config(current: dict, stored: dict, where: Path) -> None:
 
 
 def _atomic_save(obj, path: Path, durable: bool = True) -> None:
-    """Write aside, then rename. `durable`: fsync the file before and the folder after the rename (not
-    for a scratch copy that is copied durably elsewhere: under sustained writes each fsync waits for
-    the disk)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(f".{os.getpid()}.tmp")
-    try:
-        with open(partial, "wb") as stream:
-            torch.save(obj, stream)
-            if durable:
-                stream.flush()
-                os.fsync(stream.fileno())    # on disk before the rename makes it the checkpoint
-    except BaseException:
-        partial.unlink(missing_ok=True)      # a full disk or a Ctrl-C leaves no half file behind
-        raise
-    os.replace(partial, path)  # a crash mid-write never leaves a truncated checkpoint
-    if not durable:
-        return
-    folder = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(folder)                     # the rename itself survives a power cut
-    finally:
-        os.close(folder)
+    """Write aside, then rename (raycnn.atomic). `durable`: fsync the file before and the folder after the
+    rename (not for a scratch copy that is copied durably elsewhere: under sustained writes each fsync
+    waits for the disk). A full disk or a Ctrl-C leaves the previous checkpoint and no half file."""
+    with written_whole(path, durable=durable) as partial:
+        torch.save(obj, partial)

@@ -16,13 +16,13 @@ from __future__ import annotations
 import contextlib
 import copy
 import json
-import os
 import time
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from raycnn.atomic import written_whole
 from raycnn.errors import ConfigError
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -125,9 +125,7 @@ def _write_verdicts(cache_dir: Path | None, verdicts: dict) -> None:
     if path is None:
         return
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_suffix(f".{os.getpid()}.tmp")
-        temporary.write_text(json.dumps(verdicts, indent=1))
-        temporary.replace(path)
+        with written_whole(path) as partial:
+            partial.write_text(json.dumps(verdicts, indent=1))
     except OSError:
         pass  # a read-only cache only costs a re-measurement next time

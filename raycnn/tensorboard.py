@@ -176,6 +176,7 @@ def record_status(logdir: str | Path, name: str, status: str, step: int, detail:
     import shutil
     import socket
     import tempfile
+    import uuid
 
     from torch.utils.tensorboard import SummaryWriter
 
@@ -188,7 +189,8 @@ def record_status(logdir: str | Path, name: str, status: str, step: int, detail:
         (written,) = Path(aside).glob("events.out.tfevents.*")
         seconds = max([int(time.time())] + [_event_file_seconds(p) + 1 for p in run.glob("events.out.tfevents.*")])
         target = run / f"events.out.tfevents.{seconds}.{socket.gethostname()}.status"
-        moving = run / f".raycnn-status-{os.getpid()}.partial"   # not an event file to TensorBoard
+        # aside under a name without "tfevents" (TensorBoard reads any file whose name has it), then renamed
+        moving = run / f".raycnn-status-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}.partial"
         shutil.move(str(written), str(moving))
         moving.rename(target)                                 # appears whole, under its final name
 

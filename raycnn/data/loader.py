@@ -16,11 +16,11 @@ import json
 import math
 import os
 import shutil
-import uuid
 from pathlib import Path
 
 import torch
 
+from raycnn.atomic import aside, written_whole
 from raycnn.data.dataset import Dataset, DecodedData, channel_stats, stratified_split
 from raycnn.data.sources import DatasetInfo, get_source
 from raycnn.errors import DataError
@@ -107,10 +107,8 @@ def _read_cache(path: Path) -> DecodedData | None:
 
 def _write_cache(path: Path, decoded: DecodedData) -> None:
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_suffix(f".{os.getpid()}.tmp")
-        torch.save(decoded.to_state(), partial)
-        os.replace(partial, path)  # atomic: concurrent trials never read half a file
+        with written_whole(path) as partial:     # concurrent trials never read half a file
+            torch.save(decoded.to_state(), partial)
     except OSError as err:
         raise _unwritable(path, err) from None
 
@@ -144,7 +142,7 @@ def _subset(labels: torch.Tensor, fraction: float) -> torch.Tensor:
 
 def _write_splits(folder: Path, decoded: DecodedData, config) -> None:
     """Write the splits aside, then rename the folder into place (a concurrent writer's copy wins)."""
-    partial = folder.with_name(f".{folder.name}.{os.getpid()}-{uuid.uuid4().hex[:6]}")
+    partial = aside(folder)
     try:
         partial.mkdir(parents=True)
         meta = {"version": SPLITS_VERSION, "classes": list(decoded.classes), "channels": decoded.train_x.shape[1],

@@ -19,13 +19,13 @@ import hashlib
 import os
 import shutil
 import tempfile
-import uuid
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
+from raycnn.atomic import aside, written_whole
 from raycnn.errors import ConfigError
 
 RESULTS = "results"          # RUN_DIR/results/<table>.parquet
@@ -110,8 +110,7 @@ class RunStorage:
             self.fs.create_dir(target, recursive=True)
             pafs.copy_files(str(local), target, destination_filesystem=self.fs)
             return
-        parent, name = target.rsplit("/", 1)
-        partial = Path(parent) / f".{name}.{os.getpid()}-{uuid.uuid4().hex[:6]}.tmp"
+        partial = aside(target)
         try:
             shutil.copytree(local, partial)
             for path in partial.iterdir():
@@ -165,14 +164,8 @@ class RunStorage:
         if not self.local:          # object stores replace whole objects: no torn reads
             write(target)
             return
-        folder, name = target.rsplit("/", 1)
-        partial = f"{folder}/.{name}.{os.getpid()}-{uuid.uuid4().hex[:6]}.tmp"   # hidden from readers
-        try:
-            write(partial)
-        except BaseException:
-            Path(partial).unlink(missing_ok=True)   # a full disk leaves the previous file, and no half one
-            raise
-        os.replace(partial, target)
+        with written_whole(target) as partial:     # a full disk leaves the previous file, and no half one
+            write(str(partial))
 
 
 def is_storage_full(err: BaseException | str) -> bool:

@@ -179,15 +179,13 @@ class CellSearcher(Searcher):
         """{cell: {given, observed, slots}}: what each search has done (kept across --resume)."""
         if not self.report:
             return
-        import os
+        from raycnn.atomic import written_whole
 
         text = json.dumps({c: {"given": self.given[c], "observed": self.observed[c], "slots": len(self.slots[c])}
                            for c in self.slots}, indent=2)
-        partial = f"{self.report}.tmp"
         try:
-            with open(partial, "w") as out:
-                out.write(text)
-            os.replace(partial, self.report)
+            with written_whole(self.report) as partial:
+                partial.write_text(text)
         except OSError:               # informational only: a full disk is handled by the tables
             pass
 
