@@ -1,11 +1,13 @@
 # `make run`: set up .venv, install raycnn, run the offline quickstart sweep (digits, Ray Tune, ASHA)
 #             and its report (python -m analysis).
 # `make test`: set up .venv, install raycnn with its test tools, check the code (ruff, import contracts in
-#             pyproject.toml), run the test suite (PYTEST_ARGS=... passes options to pytest).
+#             pyproject.toml), run the test suite on two pytest-xdist workers (PYTEST_WORKERS=-n0: one process;
+#             PYTEST_ARGS=... passes more options to pytest).
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.raycnn-installed
+PYTEST_WORKERS ?= -n 2 --dist load
 
 .PHONY: run test bench clean
 
@@ -22,7 +24,7 @@ run: $(STAMP)
 test: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
-	$(PY) -m pytest -q $(PYTEST_ARGS)
+	$(PY) -m pytest -q $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(PY) benchmarks/throughput.py

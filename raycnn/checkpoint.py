@@ -126,5 +126,5 @@ def _atomic_save(obj, path: Path, durable: bool = True) -> None:
     """Write aside, then rename (raycnn.atomic). `durable`: fsync the file before and the folder after the
     rename (not for a scratch copy that is copied durably elsewhere: under sustained writes each fsync
     waits for the disk). A full disk or a Ctrl-C leaves the previous checkpoint and no half file."""
-    with written_whole(path, durable=durable) as partial:
-        torch.save(obj, partial)
+    with written_whole(path, durable=durable) as partial, open(partial, "wb") as stream:
+        torch.save(obj, stream)     # through a Python stream: a full disk is an OSError, not torch's RuntimeError

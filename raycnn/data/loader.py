@@ -107,8 +107,8 @@ def _read_cache(path: Path) -> DecodedData | None:
 
 def _write_cache(path: Path, decoded: DecodedData) -> None:
     try:
-        with written_whole(path) as partial:     # concurrent trials never read half a file
-            torch.save(decoded.to_state(), partial)
+        with written_whole(path) as partial, open(partial, "wb") as stream:   # never half a file to a reader
+            torch.save(decoded.to_state(), stream)      # a Python stream: a full disk is an OSError
     except OSError as err:
         raise _unwritable(path, err) from None
 
