@@ -8,7 +8,9 @@
 - CPU: fp32 and bf16 autocast are both timed on the actual model (a few forward+backward steps on
   a copy, outside the trial's random streams) and bf16 is chosen only if it is clearly faster. CPUs
   with AMX or AVX512-BF16 gain ~2x; on others bf16 is emulated and slower. The verdict is cached per
-  CPU, torch version, model and input shape in the dataset cache folder.
+  CPU, torch version, model and input shape in the dataset cache folder, measured by one process at a
+  time (a lock beside it); a sweep measures on each node before its trials start, so trials that run
+  side by side never time each other (raycnn.trial.settle_precision).
 """
 
 from __future__ import annotations
@@ -76,19 +78,42 @@ def check_requested(requested: str, device: torch.device) -> None:
 
 def _measured_cpu_precision(model: nn.Module, input_shape: tuple, channels_last: bool,
                             cache_dir: Path | None) -> str:
+    key = verdict_key(model, input_shape, channels_last)
+    if key in _VERDICTS:
+        return _VERDICTS[key]
+    with _measuring(cache_dir):          # another process measuring this model: wait for its verdict
+        stored = _read_verdicts(cache_dir)
+        if key not in stored:
+            fp32 = time_training_step(model, input_shape, "fp32", channels_last)
+            bf16 = time_training_step(model, input_shape, "bf16", channels_last)
+            stored = {**stored, key: "bf16" if fp32 / bf16 >= BF16_MIN_SPEEDUP else "fp32"}
+            _write_verdicts(cache_dir, stored)
+        _VERDICTS[key] = stored[key]
+    return _VERDICTS[key]
+
+
+def verdict_key(model: nn.Module, input_shape: tuple, channels_last: bool) -> str:
+    """What a CPU verdict is kept under: the CPU, torch's version, the model (class, size), its input."""
     from raycnn.environment import cpu_name
 
     parameters = sum(p.numel() for p in model.parameters())
-    key = f"{cpu_name()}|{torch.__version__}|{type(model).__name__}|{parameters}|{input_shape}|{channels_last}"
-    stored = _read_verdicts(cache_dir)
-    if key not in _VERDICTS and key in stored:
-        _VERDICTS[key] = stored[key]
-    if key not in _VERDICTS:
-        fp32 = time_training_step(model, input_shape, "fp32", channels_last)
-        bf16 = time_training_step(model, input_shape, "bf16", channels_last)
-        _VERDICTS[key] = "bf16" if fp32 / bf16 >= BF16_MIN_SPEEDUP else "fp32"
-        _write_verdicts(cache_dir, {**stored, key: _VERDICTS[key]})
-    return _VERDICTS[key]
+    return f"{cpu_name()}|{torch.__version__}|{type(model).__name__}|{parameters}|{input_shape}|{channels_last}"
+
+
+@contextlib.contextmanager
+def _measuring(cache_dir: Path | None):
+    """Holds the cache folder's precision lock (no lock without a writable cache folder)."""
+    try:
+        import fcntl
+
+        Path(cache_dir).mkdir(parents=True, exist_ok=True)
+        handle = open(Path(cache_dir) / "precision.lock", "a")
+    except (ImportError, OSError, TypeError):
+        yield
+        return
+    with handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
 
 
 def time_training_step(model: nn.Module, input_shape: tuple, precision: str, channels_last: bool,

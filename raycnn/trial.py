@@ -65,9 +65,7 @@ def prepare_trial(config: RunConfig, out_dir: str | Path | None, resume: bool, g
     use_deterministic(config.train.deterministic)
     dataset = load_dataset(config.data)
     torch.manual_seed(config.train.seed)
-    model = build_model(config.model.arch, in_channels=dataset.channels, num_classes=dataset.num_classes,
-                        input_size=dataset.image_size, kernel_size=config.model.kernel_size,
-                        **config.model.options())
+    model = _build(config, dataset)
     memory = torch.channels_last if config.train.channels_last else torch.contiguous_format
     model = model.to(device=device, memory_format=memory)
     weights = class_weights(dataset, config.data.oversample)
@@ -94,6 +92,26 @@ def prepare_trial(config: RunConfig, out_dir: str | Path | None, resume: bool, g
     if checkpoint:
         ckpt.restore(trial, checkpoint)
     return trial
+
+
+def settle_precision(config: RunConfig) -> str:
+    """The precision trials of `config` will run in on this machine, decided now and kept in the dataset's
+    cache folder: a sweep calls it once per node and model before any trial starts, so that trials running
+    side by side read one verdict instead of timing fp32 against bf16 while they slow each other down."""
+    device = resolve_device(config.train.device)
+    if config.train.precision != "auto" or device.type != "cpu":
+        return choose_precision(config.train.precision, device, nn.Identity(), (), False)
+    dataset = load_dataset(config.data)
+    with torch.random.fork_rng(devices=[]):
+        model = _build(config, dataset)
+    return choose_precision("auto", device, model, dataset.input_shape, config.train.channels_last,
+                            cache_folder(config.data))
+
+
+def _build(config: RunConfig, dataset: Dataset) -> nn.Module:
+    return build_model(config.model.arch, in_channels=dataset.channels, num_classes=dataset.num_classes,
+                       input_size=dataset.image_size, kernel_size=config.model.kernel_size,
+                       **config.model.options())
 
 
 def _load_checkpoint(checkpoint_dir: Path, device: torch.device) -> dict | None:

@@ -94,6 +94,10 @@ def test_quickstart_sweep_writes_consistent_tables(tmp_path):
         per_class = [c for c in classes if c["trial_id"] == row["trial_id"]]
         assert [c["class_name"] for c in per_class] == list("0123456789")
         assert sum(c["support"] for c in per_class) == DIGITS_TEST_SIZE
+    precisions = {}                          # precision auto: decided per model before trials, not by each
+    for row in trials:
+        precisions.setdefault((row["arch"], row["kernel_size"]), set()).add(row["precision"])
+    assert all(len(chosen) == 1 for chosen in precisions.values()), precisions
     assert (run_dir / "sweep.yaml").exists() and (run_dir / "environment.json").exists()
     boards = {path.name: path for path in (run_dir / "tensorboard").iterdir()}
     assert set(boards) == {row["trial_name"] for row in trials}     # one readable run per trial

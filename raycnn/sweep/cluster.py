@@ -1,4 +1,5 @@
-"""Before any trial, on every node: the sweep's datasets decoded into the node's cache, the storage folder
+"""Before any trial, on every node: the sweep's datasets decoded into the node's cache and each model's
+precision decided there (`precision: auto` on a CPU is timed, alone, not by trials running side by side), the storage folder
 seen (several nodes need storage they all share), trials placeable; and the scratch folders of killed
 trials removed, on every node, at the start and the end of a session."""
 
@@ -14,13 +15,35 @@ from raycnn.sweep.spec import SweepConfig, TrialSpec
 from raycnn.sweep.storage import RunStorage, remove_work_root
 
 
-def prepare_datasets(trials: list[TrialSpec]) -> None:
+def prepare_node(configs: list) -> dict[str, str]:
     """Decode and split each dataset of the sweep once, into this machine's cache, before any trial
-    starts: trials then map the cached splits (one copy in memory per machine) instead of decoding."""
+    starts: trials then map the cached splits (one copy in memory per machine) instead of decoding. And
+    decide each model's precision here, once (raycnn.trial.settle_precision): returns
+    'dataset arch kKERNEL' -> the precision, for the models whose precision is `auto`."""
     from raycnn.data import load_dataset
+    from raycnn.trial import settle_precision
 
-    for data in {t.config.data for t in trials}:
+    for data in {config.data for config in configs}:
         load_dataset(data)
+    return {f"{c.data.dataset} {c.model.arch} k{c.model.kernel_size}": settle_precision(c)
+            for c in _one_per_model(configs) if c.train.precision == "auto"}
+
+
+def say_precisions(verdicts: dict[str, str]) -> None:
+    """One line when `precision: auto` chose differently for the sweep's models on this machine."""
+    if len(set(verdicts.values())) > 1:
+        chosen = ", ".join(f"{model} {verdict}" for model, verdict in sorted(verdicts.items()))
+        print(f"raycnn: precision auto, timed on this machine before any trial: {chosen}; to run every model "
+              f"in one precision, set fixed.train.precision (fp32 or bf16)", flush=True)
+
+
+def _one_per_model(configs: list) -> list:
+    """One run config per (model, data, device, precision, layout): what a precision verdict depends on."""
+    seen = {}
+    for config in configs:
+        key = repr((config.model, config.data, config.train.device, config.train.precision, config.train.channels_last))
+        seen.setdefault(key, config)
+    return list(seen.values())
 
 
 def prepare_cluster(sweep: SweepConfig, trials: list[TrialSpec]) -> None:
@@ -37,10 +60,10 @@ def prepare_cluster(sweep: SweepConfig, trials: list[TrialSpec]) -> None:
         root.write_text(marker, token)
     try:
         task = ray.remote(num_cpus=0, max_retries=0)(check_node)
-        data = sorted({t.config.data for t in trials}, key=repr)
+        configs = _one_per_model([t.config for t in trials])
         nodes = [n["NodeID"] for n in ray.nodes() if n.get("Alive")]
         reports = ray.get([task.options(scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False))
-                           .remote(root.path(marker) if root.local else None, token, data) for node in nodes])
+                           .remote(root.path(marker) if root.local else None, token, configs) for node in nodes])
     finally:
         if root.local:
             Path(root.path(marker)).unlink(missing_ok=True)
@@ -58,18 +81,16 @@ def prepare_cluster(sweep: SweepConfig, trials: list[TrialSpec]) -> None:
         print(f"raycnn: {waiting}", flush=True)
 
 
-def check_node(marker: str | None, token: str, data: list) -> dict:
-    """Runs on one node: does it see the storage folder, and can it load every dataset (into its cache)?"""
+def check_node(marker: str | None, token: str, configs: list) -> dict:
+    """Runs on one node: does it see the storage folder, and can it load every dataset (into its cache)?
+    (It decides the models' precision there too: prepare_node.)"""
     import socket
-
-    from raycnn.data import load_dataset
 
     sees = marker is None or (Path(marker).exists() and Path(marker).read_text() == token)
     error = None
     if sees:
         try:
-            for config in data:
-                load_dataset(config)
+            prepare_node(configs)
         except Exception as err:  # reported by the driver as one line, before any trial
             error = f"{type(err).__name__}: {err}"
     return {"node": socket.gethostname(), "sees_storage": sees, "error": error}

@@ -11,7 +11,7 @@ import os
 import sys
 import time
 
-from raycnn.sweep.cluster import clean_work_folders, prepare_cluster, prepare_datasets
+from raycnn.sweep.cluster import clean_work_folders, prepare_cluster, prepare_node, say_precisions
 from raycnn.sweep.results import table_folder
 from raycnn.sweep.runfiles import run_directory, write_run_files
 from raycnn.sweep.spec import SweepConfig, TrialSpec
@@ -67,7 +67,7 @@ def run_sweep(sweep: SweepConfig, trials: list[TrialSpec], address: str | None, 
     try:
         clean_work_folders(run_dir, address)     # what trials of a killed session left
         if address is None:
-            prepare_datasets(trials)
+            say_precisions(prepare_node([t.config for t in trials]))
         else:
             prepare_cluster(sweep, trials)
         if not resume:
