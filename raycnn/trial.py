@@ -94,13 +94,16 @@ def prepare_trial(config: RunConfig, out_dir: str | Path | None, resume: bool, g
     return trial
 
 
-def settle_precision(config: RunConfig) -> str:
-    """The precision trials of `config` will run in on this machine, decided now and kept in the dataset's
-    cache folder: a sweep calls it once per node and model before any trial starts, so that trials running
-    side by side read one verdict instead of timing fp32 against bf16 while they slow each other down."""
+def settle_precision(config: RunConfig) -> str | None:
+    """The precision CPU trials of `config` (`precision: auto`) will run in on this machine, decided now and
+    kept in the dataset's cache folder: a sweep calls it once per node and model before any trial starts,
+    so that trials running side by side read one verdict instead of timing fp32 against bf16 while they
+    slow each other down. None where nothing is timed (a precision given, a GPU trial)."""
+    if config.train.precision != "auto" or config.train.device.startswith("cuda"):
+        return None
     device = resolve_device(config.train.device)
-    if config.train.precision != "auto" or device.type != "cpu":
-        return choose_precision(config.train.precision, device, nn.Identity(), (), False)
+    if device.type != "cpu":
+        return None
     dataset = load_dataset(config.data)
     with torch.random.fork_rng(devices=[]):
         model = _build(config, dataset)

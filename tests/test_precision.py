@@ -82,3 +82,8 @@ def test_the_sweep_says_when_models_got_different_precisions(capsys):
     assert "digits alexnet_small k3 fp32, digits custom_cnn k3 bf16" in said and "fixed.train.precision" in said
     say_precisions({"digits custom_cnn k3": "bf16", "digits custom_cnn k5": "bf16"})
     assert capsys.readouterr().out == ""
+
+
+def test_a_node_without_a_gpu_does_not_time_or_refuse_gpu_trials(tmp_path):
+    gpu = run_config_from_dict({"data": {"dataset": "digits", "cache_dir": str(tmp_path)}, "train": {"device": "cuda"}})
+    assert prepare_node([gpu]) == {}          # a cluster's head without a GPU checks data for GPU workers

@@ -25,8 +25,9 @@ def prepare_node(configs: list) -> dict[str, str]:
 
     for data in {config.data for config in configs}:
         load_dataset(data)
-    return {f"{c.data.dataset} {c.model.arch} k{c.model.kernel_size}": settle_precision(c)
-            for c in _one_per_model(configs) if c.train.precision == "auto"}
+    verdicts = {f"{c.data.dataset} {c.model.arch} k{c.model.kernel_size}": settle_precision(c)
+                for c in _one_per_model(configs)}
+    return {model: verdict for model, verdict in verdicts.items() if verdict}
 
 
 def say_precisions(verdicts: dict[str, str]) -> None:
