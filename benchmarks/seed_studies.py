@@ -172,18 +172,38 @@ def main() -> None:
     parser.add_argument("--project", type=Path, default=REPO / "benchmarks" / "results" / "seed_studies",
                         help="the folder the sweeps run from (runs/<study>-<form>/, with their reports)")
     args = parser.parse_args()
-    results = []
     project = args.project.resolve()          # kept: the runs and their reports, to read as a user would
     project.mkdir(parents=True, exist_ok=True)
+    results = earlier(args.out) if args.only else {}     # --only: the other studies' rows stay in the table
     for study in STUDIES:
         if args.only and study.name not in args.only:
             continue
         runs = [run_study(study, run, args.data.resolve(), project) for run in study.runs]
-        results.append({"name": study.name, "users": study.users, "runs": runs})
-        print(json.dumps(results[-1], indent=1), flush=True)
-    print_table(results)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"studies": results, "not_offline": NOT_OFFLINE}, indent=1))
+        results[study.name] = {"name": study.name, "users": study.users, "runs": runs, "cpu": cpu(),
+                               "date": time.strftime("%Y-%m-%d")}
+        print(json.dumps(results[study.name], indent=1), flush=True)
+        write(args.out, results)              # after each study: a stopped run keeps the studies it finished
+    print_table([results[s.name] for s in STUDIES if s.name in results])
+
+
+def earlier(path: Path) -> dict:
+    """The studies a previous run wrote to `path`, by name."""
+    try:
+        return {study["name"]: study for study in json.loads(path.read_text())["studies"]}
+    except (OSError, ValueError, KeyError):
+        return {}
+
+
+def write(path: Path, results: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ordered = [results[s.name] for s in STUDIES if s.name in results]
+    path.write_text(json.dumps({"studies": ordered, "not_offline": NOT_OFFLINE}, indent=1))
+
+
+def cpu() -> str:
+    from raycnn.environment import cpu_name
+
+    return f"{cpu_name()}, {os.cpu_count()} cores"
 
 
 if __name__ == "__main__":
