@@ -79,7 +79,8 @@ def bare_worker(trials: int, storage: str) -> None:
         fit(config, report=lambda metrics: tune.report(dataclasses.asdict(metrics)))
 
     configs = [{**TRIAL_CONFIG, "train": {**TRIAL_CONFIG["train"], "seed": seed}} for seed in range(trials)]
-    ray.init(address="local", include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+    ray.init(address="local", include_dashboard=False, log_to_driver=False, logging_level="ERROR",
+             _node_ip_address="127.0.0.1")
     tune.Tuner(tune.with_resources(trainable, {"cpu": 1}), param_space={"config": tune.grid_search(configs)},
                tune_config=tune.TuneConfig(max_concurrent_trials=2, reuse_actors=True),
                run_config=tune.RunConfig(storage_path=storage, verbose=0)).fit()

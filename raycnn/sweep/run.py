@@ -45,9 +45,10 @@ def start_ray(address: str | None) -> None:
     workers = {"env_vars": {"TUNE_FUNCTION_THREAD_TIMEOUT_S": os.environ.get("TUNE_FUNCTION_THREAD_TIMEOUT_S",
                                                                              str(TRIAL_STOP_WAIT_S))}}
     if address is None:
-        # "local": never join a stale cluster named in Ray's temp folder (ray_current_cluster)
+        # "local": never join a stale cluster named in Ray's temp folder (ray_current_cluster); one machine's
+        # traffic stays on loopback (no firewall prompt, nothing listening on the network)
         ray.init(address="local", include_dashboard=False, log_to_driver=False, logging_level="ERROR",
-                 runtime_env=workers)
+                 runtime_env=workers, _node_ip_address="127.0.0.1")
     else:
         ray.init(address=address, log_to_driver=False, logging_level="ERROR", runtime_env=workers)
 
