@@ -38,6 +38,7 @@ class Study:
     users: dict                    # "dataset arch [aug]" -> the users' test accuracy
     runs: tuple[Run, ...]
     expect: dict = field(default_factory=dict)   # the users' conclusions: winner, weakest, confused, aug_helps
+    keyed_by: tuple[str, ...] = ()     # settings beyond dataset and arch that tell the study's configurations apart
 
 
 CPU = ("resources.gpus=0", "resources.cpus=1", "fixed.train.device=cpu")   # two trials at a time on 2 cores
@@ -57,11 +58,12 @@ STUDIES = (
                "the users' recipe (Adam 1e-3, up to 30 epochs, early stopping 5), 1 seed"),
            Run("raycnn", ("fixed.data.data_root=DATA", "seeds=1", "fixed.train.epochs=10"),
                "raycnn's defaults, 10 epochs, 1 seed")),
-          {"weakest": ["cat", "bird", "deer"], "aug_helps": True}),
-    Study("flowers17", {"flowers17 alexnet adadelta": 0.099},
+          {"weakest": ["cat", "bird", "deer"], "aug_helps": True}, ("augment",)),
+    Study("flowers17", {"imagefolder alexnet batch_norm=True optimizer=adadelta lr=0.001": 0.099},
           (Run("same epochs", ("fixed.data.data_path=DATA/flowers17", "fixed.train.epochs=15"),
                "4 recipes x 15 epochs, 1 seed, 224 px (the users' epochs are not recorded)"),),
-          {"failed": "adadelta"}),
+          {"failed": "imagefolder alexnet batch_norm=True optimizer=adadelta lr=0.001"},
+          ("batch_norm", "optimizer", "lr")),
     Study("fashion_mnist", {},
           (Run("raycnn", ("fixed.data.data_root=DATA", "seeds=1", "space.model.arch=[custom_cnn,alexnet_small]"),
                "raycnn's defaults, 10 epochs, 1 seed, custom_cnn and alexnet_small (alexnet_cifar: ~40 min, left out)"),),
@@ -101,19 +103,26 @@ def run_study(study: Study, run: Run, data: Path, project: Path) -> dict:
         return {"form": run.form, "budget": run.budget, "error": done.stderr.strip().splitlines()[-1:], "wall_s": wall}
     report = subprocess.run([sys.executable, "-m", "analysis", f"runs/{name}"], cwd=project, capture_output=True, text=True)
     findings = json.loads((project / "runs" / name / "report" / "findings.json").read_text()) if report.returncode == 0 else {}
-    return {"form": run.form, "budget": run.budget, "wall_s": wall, "accuracy": accuracies(findings),
+    return {"form": run.form, "budget": run.budget, "wall_s": wall, "accuracy": accuracies(findings, study.keyed_by),
             "conclusions": conclusions(findings, study.expect), "command": " ".join(command[1:])}
 
 
-def accuracies(findings: dict) -> dict:
-    """'dataset arch [augment]' -> mean test accuracy of that configuration (the best one per arch and aug)."""
+def accuracies(findings: dict, keyed_by: tuple[str, ...]) -> dict:
+    """'dataset arch [setting=value ...]' -> the mean test accuracy of that configuration (the best one where
+    several share the key)."""
     found = {}
     for cell in findings.get("cells", []):
-        key = f"{cell['dataset']} {cell['arch']} {cell.get('factors', {}).get('augment', '')}".strip()
-        found[key] = max(found.get(key, 0.0), cell["test_accuracy"])
-    for row in findings.get("leaderboard", []):
-        found[f"{row['dataset']} {row['arch']}"] = row["test_accuracy"]
+        key = " ".join([cell["dataset"], cell["arch"], *setting_values(cell["factors"], keyed_by)])
+        found[key] = max(found.get(key, 0.0), cell["accuracy"])
     return found
+
+
+def setting_values(factors: dict, names: tuple[str, ...]) -> list[str]:
+    """'name=value' for each of `names`; the report joins settings that vary together ('a+b': 'x / y')."""
+    values = {}
+    for joined, text in factors.items():
+        values.update(zip(joined.split("+"), text.split(" / ")))
+    return [f"{name}={values[name]}" if name != "augment" else values[name] for name in names if name in values]
 
 
 def conclusions(findings: dict, expect: dict) -> dict:
@@ -129,12 +138,22 @@ def conclusions(findings: dict, expect: dict) -> dict:
             r["rank"] for r in ranking if r["class"] == c))
         weak = sorted({w["class"] for w in findings.get("weak_classes", [])})
         out["weakest"] = {"users": expect["weakest"], "raycnn_lowest3": lowest, "raycnn_tested_weak": weak,
-                          "match": bool(set(expect["weakest"]) & set(lowest[:3]))}
+                          "match": bool({c.lower() for c in expect["weakest"]} & {c.lower() for c in lowest[:3]})}
     pairs = findings.get("confused_pairs", [])
     if "confused" in expect and pairs:
         top = max(pairs, key=lambda p: p["rate"])
         out["confused"] = {"users": sorted(expect["confused"]), "raycnn": [top["true"], top["pred"]],
                            "match": {top["true"].lower(), top["pred"].lower()} == {c.lower() for c in expect["confused"]}}
+    if "failed" in expect:
+        found = accuracies(findings, ("batch_norm", "optimizer", "lr"))
+        failed, others = found.get(expect["failed"]), {k: v for k, v in found.items() if k != expect["failed"]}
+        if failed is not None and others:
+            classes = {r["classes"] for r in findings.get("class_ranking", [])}
+            chance = 1 / max(classes) if classes else None
+            best = max(others, key=others.get)
+            out["failed"] = {"users": f"{expect['failed']} failed (near chance)", "raycnn": round(failed, 4),
+                             "chance": chance, "best_other": [best, round(others[best], 4)],
+                             "match": failed < 2 * (chance or 1 / 17)}
     if "aug_helps" in expect:
         overall = [e for e in findings.get("augmentation_effects", []) if e["class"] is None and e["dataset"] == "cifar10"]
         if overall:
@@ -145,7 +164,7 @@ def conclusions(findings: dict, expect: dict) -> dict:
 
 
 def print_table(results: list[dict]) -> None:
-    print(f"\n{'study':<18}{'form':<13}{'wall min':>9}  {'configuration':<34}{'users':>7}{'raycnn':>8}  conclusions")
+    print(f"\n{'study':<18}{'form':<13}{'wall min':>9}  {'configuration':<58}{'users':>7}{'raycnn':>8}  conclusions")
     for study in results:
         for run in study["runs"]:
             keys = sorted(set(run.get("accuracy", {})) | set(study["users"])) or ["-"]
@@ -154,7 +173,7 @@ def print_table(results: list[dict]) -> None:
                 users = study["users"].get(key)
                 mine = run.get("accuracy", {}).get(key)
                 print(f"{study['name'] if i == 0 else '':<18}{run['form'] if i == 0 else '':<13}"
-                      f"{run['wall_s'] / 60 if i == 0 else 0:>9.1f}  {key:<34}{_pct(users):>7}{_pct(mine):>8}  "
+                      f"{run['wall_s'] / 60 if i == 0 else 0:>9.1f}  {key:<58}{_pct(users):>7}{_pct(mine):>8}  "
                       f"{verdicts if i == 0 else ''}{run.get('error', '') if i == 0 else ''}")
     for name, why in NOT_OFFLINE.items():
         print(f"{name:<18}not run: {why} (planned with --dry-run in the test suite)")
