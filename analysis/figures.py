@@ -285,8 +285,7 @@ def _file(kind: str, *names: str) -> str:
 
 
 def _save(fig, path: Path) -> None:
-    fig.tight_layout()
-    fig.savefig(path)
+    fig.savefig(path, bbox_inches="tight")     # the canvas grows to fit long labels (tight_layout warns instead)
     import matplotlib.pyplot as plt
 
     plt.close(fig)
