@@ -15,7 +15,8 @@ from torch import nn
 from raycnn import checkpoint as ckpt
 from raycnn.augment import Augmenter, build_augmenter
 from raycnn.averaging import build_average
-from raycnn.batches import BatchPipeline, batch_slices, class_weights, epoch_length, exceeds_memory
+from raycnn.batches import (BatchPipeline, available_memory, batch_slices, class_weights, epoch_length,
+                            exceeds_memory)
 from raycnn.config import RunConfig
 from raycnn.data import Dataset, cache_folder, load_dataset
 from raycnn.evaluation import TestEvaluation
@@ -105,6 +106,10 @@ def settle_precision(config: RunConfig) -> str | None:
     if device.type != "cpu":
         return None
     dataset = load_dataset(config.data)
+    with torch.device("meta"):
+        size = sum(p.numel() * p.element_size() for p in _build(config, dataset).parameters())
+    if 4 * size > available_memory():      # weights, the timed copy, gradients: the trial will run out itself
+        return None
     with torch.random.fork_rng(devices=[]):
         model = _build(config, dataset)
     return choose_precision("auto", device, model, dataset.input_shape, config.train.channels_last,

@@ -87,3 +87,9 @@ def test_the_sweep_says_when_models_got_different_precisions(capsys):
 def test_a_node_without_a_gpu_does_not_time_or_refuse_gpu_trials(tmp_path):
     gpu = run_config_from_dict({"data": {"dataset": "digits", "cache_dir": str(tmp_path)}, "train": {"device": "cuda"}})
     assert prepare_node([gpu]) == {}          # a cluster's head without a GPU checks data for GPU workers
+
+
+def test_a_model_too_large_for_this_machine_is_left_to_its_trial(tmp_path):
+    huge = run_config_from_dict({"data": {"dataset": "digits", "cache_dir": str(tmp_path)},
+                                 "model": {"dense_units": [131072, 131072]}, "train": {"device": "cpu"}})
+    assert prepare_node([huge]) == {}       # 17 billion weights: never built here; the trial ends as `oom`
