@@ -143,7 +143,8 @@ class Dataset:
 
     def label(self, row) -> str:
         parts = [str(row["arch"]), f"aug={row['augment']}", f"k={row['kernel_size']}"]
-        parts += [f"{short(c)}={value_text(row[c])}" for c in self.columns if c not in ("augment", "kernel_size")]
+        parts += [f"{short(c)}={value_text(row[c])}" for c in self.columns if c not in ("augment", "kernel_size")
+                  and set(value_text(row[c]).split(" / ")) != {"None"}]     # not set here: the arch's defaults
         if self.members:                    # which member of its cell's front: its tuned values
             parts += [f"{short(k)}={v:.3g}" if isinstance(v, float) else f"{short(k)}={value_text(v)}"
                       for k, v in json.loads(row["tuned"]).items()]
