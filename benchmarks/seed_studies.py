@@ -169,11 +169,12 @@ def print_table(results: list[dict]) -> None:
         for run in study["runs"]:
             keys = sorted(set(run.get("accuracy", {})) | set(study["users"])) or ["-"]
             verdicts = "; ".join(f"{k}: {'yes' if v['match'] else 'NO'}" for k, v in run.get("conclusions", {}).items())
+            wall = f"{run['wall_s'] / 60:.1f}"
             for i, key in enumerate(keys):
                 users = study["users"].get(key)
                 mine = run.get("accuracy", {}).get(key)
                 print(f"{study['name'] if i == 0 else '':<18}{run['form'] if i == 0 else '':<13}"
-                      f"{run['wall_s'] / 60 if i == 0 else 0:>9.1f}  {key:<58}{_pct(users):>7}{_pct(mine):>8}  "
+                      f"{wall if i == 0 else '':>9}  {key:<58}{_pct(users):>7}{_pct(mine):>8}  "
                       f"{verdicts if i == 0 else ''}{run.get('error', '') if i == 0 else ''}")
     for name, why in NOT_OFFLINE.items():
         print(f"{name:<18}not run: {why} (planned with --dry-run in the test suite)")
