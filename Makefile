@@ -3,13 +3,14 @@
 # `make test`: set up .venv, install raycnn with its test tools, check the code (ruff, import contracts in
 #             pyproject.toml), run the test suite on two pytest-xdist workers (PYTEST_WORKERS=-n0: one process;
 #             PYTEST_ARGS=... passes more options to pytest).
+# `make test-all`: the suite plus every shipped sweep file run end to end through Ray (slow: ~20 min more).
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.raycnn-installed
 PYTEST_WORKERS ?= -n 2 --dist load
 
-.PHONY: run test bench clean
+.PHONY: run test test-all bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -25,6 +26,9 @@ test: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
 	$(PY) -m pytest -q $(PYTEST_WORKERS) $(PYTEST_ARGS)
+
+test-all: $(STAMP)
+	RAYCNN_TEST_ALL=1 $(PY) -m pytest -q $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(PY) benchmarks/throughput.py

@@ -1,4 +1,5 @@
-"""fit(): accuracy on real data, resume, early stopping, optimizers and schedules, errors."""
+"""fit(): learning on real data, resume, early stopping, optimizers and schedules, errors. How accurate and how
+fast (MNIST 99% in an epoch or two, CIFAR-10 85%) is measured by benchmarks/time_to_accuracy.py, not here."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import dataclasses
 import pytest
 import torch
 
-from conftest import CIFAR_FOLDER, SHARED_DATASETS, needs_cifar, needs_mnist
+from conftest import CIFAR_FOLDER, needs_cifar
 from raycnn.config import run_config_from_dict
 from raycnn.errors import DataError
 from raycnn.averaging import evaluated_model
@@ -16,12 +17,16 @@ from raycnn.fit import TrainingDiverged, fit
 from raycnn.trial import prepare_trial
 
 
+SMALL = {"filters": [16, 32], "dense_units": [64]}     # the logic under test, in a fraction of the time
+
+
 def digits(**train):
-    return run_config_from_dict({"train": {"epochs": 3, **train}})
+    """The custom CNN, small, on digits: for what training does (resume, schedules, stops), not how well."""
+    return run_config_from_dict({"model": SMALL, "train": {"epochs": 3, **train}})
 
 
 def test_custom_cnn_learns_digits():
-    result = fit(digits(epochs=10))
+    result = fit(run_config_from_dict({"train": {"epochs": 10}}))
     assert result.test_accuracy >= 0.95
     assert result.params == 487_850 and result.epochs_completed == 10 and result.status == "completed"
     assert sum(row["support"] for row in result.per_class) == sum(map(sum, result.confusion))
@@ -34,7 +39,7 @@ class Interrupted(Exception):
 
 def test_resume_after_a_crash_gives_the_same_result(tmp_path):
     config = run_config_from_dict({
-        "train": {"epochs": 4, "schedule": "onecycle", "lr": 0.003, "label_smoothing": 0.1},
+        "model": SMALL, "train": {"epochs": 4, "schedule": "onecycle", "lr": 0.003, "label_smoothing": 0.1},
         "augment": {"preset": "flip_crop", "class_preset": "strong", "classes": ["8"]},
         "data": {"oversample": {"8": 1.5}}})
     straight = fit(config, out_dir=tmp_path / "straight")
@@ -135,7 +140,7 @@ def test_resume_with_more_epochs_rebuilds_the_schedule_for_the_new_length(tmp_pa
 
 def test_nan_loss_raises_diverged():
     with pytest.raises(TrainingDiverged, match="diverged in epoch 1"):
-        fit(run_config_from_dict({"model": {"batch_norm": False}, "train": {"optimizer": "sgd", "lr": 1e12}}))
+        fit(run_config_from_dict({"model": {**SMALL, "batch_norm": False}, "train": {"optimizer": "sgd", "lr": 1e12}}))
 
 
 def test_missing_data_fails_before_training(tmp_path):
@@ -143,14 +148,6 @@ def test_missing_data_fails_before_training(tmp_path):
     with pytest.raises(DataError, match="files not found"):
         fit(config, out_dir=tmp_path / "run")
     assert not (tmp_path / "run").exists()
-
-
-@pytest.mark.slow
-@needs_mnist
-def test_mnist_one_epoch_reaches_98_percent():
-    result = fit(run_config_from_dict({"data": {"dataset": "mnist", "data_root": str(SHARED_DATASETS)},
-                                       "train": {"epochs": 1}}))
-    assert result.test_accuracy >= 0.98
 
 
 @pytest.mark.slow

@@ -1,11 +1,18 @@
-"""Every file in sweeps/ runs as its README says, the way users run it: from their own project folder (not
+"""Every file in sweeps/ works as its README says, the way users run it: from their own project folder (not
 the checkout), with relative paths for the data, their model file and the storage, changed only by --set
 (the offline data, a tiny subset, 1 epoch, CPU). Data that is not offline (CIFAR-100, the 5 flower
-photos) is planned with --dry-run and run on a small synthetic stand-in. Every trial must end
-(completed, or stopped early by its scheduler) and `python -m analysis` must build the report."""
+photos) is planned unchanged with --dry-run and trained on a small synthetic stand-in.
+
+Two depths. Every file, in seconds: planned from the project folder (data found, every model built),
+every distinct trial configuration trained for an epoch on a sliver of its data (fit(), no Ray). A few
+files (END_TO_END), and every file with RAYCNN_TEST_ALL=1 (`make test-all`): the real sweep through Ray,
+each trial ending (completed, or stopped early by its scheduler), then `python -m analysis` building
+the report. The other Ray paths (ASHA's stops, the tuned searchers, BOHB, faults, kills) have their own
+real-Ray tests in test_sweep_ray.py and test_tuned.py; the shipped files add no Ray path of their own."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -19,8 +26,12 @@ import pytest
 from PIL import Image
 
 from conftest import CIFAR_PRESENT, MNIST_PRESENT, REPO, SHARED_DATASETS
+from raycnn.fit import fit
+from raycnn.sweep.__main__ import build_parser, load_with_overrides
+from raycnn.sweep.__main__ import run as sweep_cli_main
+from raycnn.sweep.expand import expand_trials
+from raycnn.sweep.validate import find_problems
 
-pytestmark = pytest.mark.slow
 SWEEPS = REPO / "sweeps"
 TINY = ["fixed.train.epochs=1", "resources.cpus=1", "resources.gpus=0", "fixed.train.device=cpu",
         "fixed.train.precision=fp32"]    # fp32: no timing of bf16 against fp32 for each new model
@@ -44,6 +55,8 @@ RUNS = {
     "tuned_kernels": (["fixed.data.data_path=STANDIN100", "fixed.data.dataset=imagefolder", "tune.num_samples=2",
                        "tune.confirm_seeds=1", "scheduler.grace_period=1"], "synthetic"),
 }
+END_TO_END = {"kernels", "your_model"}   # a relative data root across three datasets and ASHA; the user's model file
+RUN_ALL = os.environ.get("RAYCNN_TEST_ALL") == "1"
 NOT_OFFLINE = {"alexnet_original": "data/flowers", "cifar100_kernels": "cifar100", "tuned_kernels": "cifar100",
                "kernels": "cifar100"}
 
@@ -90,16 +103,51 @@ def overrides(project: Path, name: str) -> list[str]:
     return found
 
 
-@pytest.mark.parametrize("name", sorted(RUNS))
-def test_shipped_sweep_runs_from_a_project_folder(project, name):
-    needs = RUNS[name][1]
-    if needs == "shared" and not (SHARED and MNIST_PRESENT and CIFAR_PRESENT):
+def skip_without_data(name: str) -> None:
+    if RUNS[name][1] == "shared" and not (SHARED and MNIST_PRESENT and CIFAR_PRESENT):
         pytest.skip(f"the offline datasets are not in {SHARED_DATASETS}")
+
+
+@pytest.mark.parametrize("name", sorted(RUNS))
+def test_shipped_sweep_plans_and_each_configuration_trains_from_a_project_folder(project, name, monkeypatch, capsys):
+    skip_without_data(name)
+    monkeypatch.chdir(project)
     file = os.path.relpath(SWEEPS / f"{name}.yaml", project)
-    if name in NOT_OFFLINE:
-        plan = sweep_cli(project, file, "--dry-run")
-        assert plan.returncode == 0, plan.stderr[-2000:]
-        assert "trials" in plan.stdout
+    if name in NOT_OFFLINE:                      # the file as shipped: planned, its data to be downloaded
+        assert sweep_cli_main([file, "--dry-run"]) == 0
+        assert "trials" in capsys.readouterr().out
+    sweep = load_with_overrides(build_parser().parse_args([file, "--storage", "runs", *overrides(project, name)]))
+    trials = expand_trials(sweep)
+    assert trials and not find_problems(sweep, trials)          # data found, every model built for its input
+    paths = [p for t in trials for p in (t.config.data.data_root, t.config.data.data_path) if p]
+    assert Path(sweep.storage).is_absolute() and all(Path(p).is_absolute() for p in paths)    # recorded absolute
+    for config in distinct_configurations(trials):
+        result = fit(sliver(config))
+        assert result.status == "completed" and result.epochs_completed == 1, config
+
+
+def distinct_configurations(trials) -> list:
+    """One configuration per trial that differs from the others in more than its seed."""
+    found = {}
+    for trial in trials:
+        config = dataclasses.replace(trial.config, train=dataclasses.replace(trial.config.train, seed=0))
+        found.setdefault(repr(config), config)
+    return list(found.values())
+
+
+def sliver(config):
+    """One epoch on a few hundred images at most: the configuration's own model, data and recipe."""
+    data = config.data
+    if data.dataset in ("mnist", "fashion_mnist", "cifar10"):
+        data = dataclasses.replace(data, subset=min(data.subset, 0.003))
+    return dataclasses.replace(config, data=data, train=dataclasses.replace(config.train, epochs=1))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(RUNS) if RUN_ALL else sorted(END_TO_END))
+def test_shipped_sweep_runs_end_to_end_from_a_project_folder(project, name):
+    skip_without_data(name)
+    file = os.path.relpath(SWEEPS / f"{name}.yaml", project)
     run = sweep_cli(project, file, "--storage", "runs", *overrides(project, name))
     assert run.returncode == 0, (run.stdout[-3000:], run.stderr[-3000:])
     run_dir = project / "runs" / name
