@@ -23,11 +23,12 @@ pytestmark = pytest.mark.slow
 DIGITS_TEST_SIZE = len(load_dataset(DataConfig(dataset="digits")).test_y)
 
 
-def start_sweep(*args: str) -> subprocess.Popen:
-    """The sweep CLI in its own process group, so a test can kill it and every process it started."""
+def start_sweep(*args: str, hold: str = "") -> subprocess.Popen:
+    """The sweep CLI in its own process group, so a test can kill it and every process it started. `hold`:
+    where its trials wait for a file (RAYCNN_TEST_HOLD, see raycnn/sweep/trainable.py)."""
     return subprocess.Popen([sys.executable, "-m", "raycnn.sweep", *args], cwd=REPO, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
-                            env={**os.environ, "PYTHONPATH": str(REPO)})
+                            env={**os.environ, "PYTHONPATH": str(REPO), HOLD: hold})
 
 
 def finish(process: subprocess.Popen, timeout: float = 400) -> tuple[int, str, str]:
@@ -148,7 +149,7 @@ max_failures: 1
 
 def test_killed_sweep_resumes_without_losing_or_repeating_trials(tmp_path):
     sweep = write_sweep(tmp_path / "long.yaml", """
-fixed: {train: {epochs: 10}, model: {arch: alexnet_small}, data: {image_size: 32}}
+fixed: {train: {epochs: 5}, model: {filters: [16, 32], dense_units: [64]}}   # small: seconds an epoch
 space: {train.seed: [0, 1, 2, 3]}
 scheduler: {kind: fifo}
 resources: {cpus: 1}
@@ -156,10 +157,10 @@ max_concurrent: 1
 trackers: [mlflow, wandb]
 """)
     run_dir = tmp_path / "runs" / "test"
-    process = start_sweep(str(sweep), "--storage", str(tmp_path / "runs"))
-    wait_for_trials(run_dir, process, "a finished trial and one 3 epochs in", lambda rows: any(
+    process = start_sweep(str(sweep), "--storage", str(tmp_path / "runs"), hold=f"t0002@3:{tmp_path / 'never'}")
+    wait_for_trials(run_dir, process, "a finished trial and one held 3 epochs in", lambda rows: any(
         r["status"] == "completed" for r in rows) and any(
-        r["status"] == "running" and (r["epochs_completed"] or 0) >= 3 for r in rows))
+        r["status"] == "running" and r["epochs_completed"] == 3 for r in rows))
     os.killpg(process.pid, signal.SIGKILL)               # the driver and the Ray it started
     process.wait()
     before = {r["trial_id"]: r for r in table(run_dir, "trials")}
@@ -178,12 +179,12 @@ trackers: [mlflow, wandb]
     assert code == 2 and "already holds a sweep" in err
     code, out, err = finish(start_sweep(str(sweep), "--storage", str(tmp_path / "runs"), "--resume",
                                         "--set", "fixed.train.epochs=12"))
-    assert code == 2 and "fixed.train.epochs: 10 -> 12" in err and "mix two studies" in err
+    assert code == 2 and "fixed.train.epochs: 5 -> 12" in err and "mix two studies" in err
     code, out, err = finish(start_sweep(str(sweep), "--storage", str(tmp_path / "runs"), "--resume"))
     assert code == 0, err[-3000:]
     after = {r["trial_id"]: r for r in table(run_dir, "trials")}
     assert sorted(after) == ["t0001", "t0002", "t0003", "t0004"]
-    assert all(r["status"] == "completed" and r["epochs_completed"] == 10 for r in after.values())
+    assert all(r["status"] == "completed" and r["epochs_completed"] == 5 for r in after.values())
     for trial_id in done_before:                        # finished trials were not rerun
         assert after[trial_id]["started_at_epoch"] == 1 and after[trial_id]["train_seconds"] == before[trial_id]["train_seconds"]
     for trial_id in interrupted:                        # continued from the older checkpoint, with a warning
@@ -192,10 +193,10 @@ trackers: [mlflow, wandb]
         assert f"{cut} is unreadable (zero bytes); continued from" in after[trial_id]["warning"]
         assert f"raycnn: warning: {trial_id}" in out
     epochs = table(run_dir, "epochs")
-    assert len(epochs) == 40 and len({(e["trial_id"], e["epoch"]) for e in epochs}) == 40
+    assert len(epochs) == 20 and len({(e["trial_id"], e["epoch"]) for e in epochs}) == 20
     for trial_id in interrupted:                        # the curve continues, no step written twice
         steps = [s for s, _ in read_scalars(run_dir / "tensorboard" / after[trial_id]["trial_name"])["train/loss"]]
-        assert steps == list(range(1, 11))
+        assert steps == list(range(1, 6))
     assert not run_work_root(str(run_dir)).exists()     # what the killed trials left is gone
     check_trackers_after_resume(run_dir, after)
 
@@ -211,9 +212,9 @@ def check_trackers_after_resume(run_dir: Path, rows: dict) -> None:
     for run in runs:
         row = rows[run.data.tags["raycnn.trial_id"]]
         assert run.info.run_name == row["trial_name"] and run.data.tags["raycnn.seed"] == str(row["seed"])
-        assert run.data.params["model.arch"] == "alexnet_small" and run.data.params["train.epochs"] == "10"
+        assert run.data.params["model.arch"] == "custom_cnn" and run.data.params["train.epochs"] == "5"
         steps = [m.step for m in client.get_metric_history(run.info.run_id, "val_accuracy")]
-        assert sorted(steps) == list(range(1, 11))                                          # no epoch twice
+        assert sorted(steps) == list(range(1, 6))                                          # no epoch twice
         assert run.data.metrics["test_accuracy"] == pytest.approx(row["test_accuracy"])
         assert run.info.status == "FINISHED" and run.data.tags["raycnn.status"] == "completed"
     offline = list((run_dir / "wandb").glob("offline-run-*/run-*.wandb"))
@@ -236,7 +237,7 @@ def epoch_of(checkpoint_folder: Path) -> int:
 
 def test_a_killed_worker_is_retried_and_sigterm_stops_the_sweep_for_resume(tmp_path):
     sweep = write_sweep(tmp_path / "s.yaml", """
-fixed: {train: {epochs: 10}, model: {arch: alexnet_small}, data: {image_size: 32}}
+fixed: {train: {epochs: 5}, model: {filters: [16, 32], dense_units: [64]}}
 space: {train.seed: [0, 1]}
 scheduler: {kind: fifo}
 resources: {cpus: 1}
@@ -244,14 +245,16 @@ max_concurrent: 2
 max_failures: 2
 """)
     run_dir = tmp_path / "runs" / "test"
-    process = start_sweep(str(sweep), "--storage", str(tmp_path / "runs"))
-    rows = wait_for_trials(run_dir, process, "a trial 2 epochs in", lambda rows: any(
-        r["status"] == "running" and (r["epochs_completed"] or 0) >= 2 and r["pid"] for r in rows))
-    victim = next(r for r in rows if r["status"] == "running" and (r["epochs_completed"] or 0) >= 2)
+    first, second = tmp_path / "first", tmp_path / "second"          # both trials wait at epoch 2, then at 4
+    process = start_sweep(str(sweep), "--storage", str(tmp_path / "runs"), hold=f"2:{first},4:{second}")
+    rows = wait_for_trials(run_dir, process, "both trials held 2 epochs in", lambda rows: len(rows) == 2 and all(
+        r["status"] == "running" and r["epochs_completed"] == 2 and r["pid"] for r in rows))
+    victim = rows[0]
     os.kill(victim["pid"], signal.SIGKILL)              # its process only (OOM killer, a crash): not the sweep
-    wait_for_trials(run_dir, process, "the killed trial trained on", lambda rows: any(
-        r["trial_id"] == victim["trial_id"] and r["restarts"] == 1 and r["status"] == "running"
-        and r["epochs_completed"] > victim["epochs_completed"] for r in rows))
+    first.touch()
+    wait_for_trials(run_dir, process, "the killed trial trained on from its checkpoint", lambda rows: all(
+        r["status"] == "running" and r["epochs_completed"] == 4 for r in rows) and any(
+        r["trial_id"] == victim["trial_id"] and r["restarts"] == 1 for r in rows))
     sent = time.monotonic()
     process.send_signal(signal.SIGTERM)                 # what a cluster scheduler sends
     code, out, err = finish(process, timeout=60)
@@ -265,20 +268,20 @@ max_failures: 2
     code, out, err = finish(start_sweep(str(sweep), "--storage", str(tmp_path / "runs"), "--resume"))
     assert code == 0, err[-3000:]
     after = {r["trial_id"]: r for r in table(run_dir, "trials")}
-    assert all(r["status"] == "completed" and r["epochs_completed"] == 10 for r in after.values())
+    assert all(r["status"] == "completed" and r["epochs_completed"] == 5 for r in after.values())
     assert [after[t]["restarts"] for t in sorted(after)] == [int(t == victim["trial_id"]) for t in sorted(after)]
     assert "actor is dead" in after[victim["trial_id"]]["error"]     # why it restarted
     epochs = table(run_dir, "epochs")
-    assert sorted((e["trial_id"], e["epoch"]) for e in epochs) == [(t, n) for t in sorted(after) for n in range(1, 11)]
+    assert sorted((e["trial_id"], e["epoch"]) for e in epochs) == [(t, n) for t in sorted(after) for n in range(1, 6)]
     steps = [s for s, _ in read_scalars(run_dir / "tensorboard" / victim["trial_name"])["train/loss"]]
-    assert steps == list(range(1, 11))
+    assert steps == list(range(1, 6))
 
 
 def test_a_second_ctrl_c_quits_at_once(tmp_path):
-    sweep = write_sweep(tmp_path / "s.yaml", "fixed: {train: {epochs: 30}}\nscheduler: {kind: fifo}\n")
+    sweep = write_sweep(tmp_path / "s.yaml", "fixed: {train: {epochs: 3}}\nscheduler: {kind: fifo}\n")
     run_dir = tmp_path / "runs" / "test"
-    process = start_sweep(str(sweep), "--storage", str(tmp_path / "runs"))
-    wait_for_trials(run_dir, process, "a trial 1 epoch in", lambda rows: (rows[0]["epochs_completed"] or 0) >= 1)
+    process = start_sweep(str(sweep), "--storage", str(tmp_path / "runs"), hold=f"1:{tmp_path / 'never'}")
+    wait_for_trials(run_dir, process, "a trial held 1 epoch in", lambda rows: rows[0]["epochs_completed"] == 1)
     sent = time.monotonic()
     process.send_signal(signal.SIGINT)
     time.sleep(0.3)
@@ -294,18 +297,20 @@ def test_a_second_ctrl_c_quits_at_once(tmp_path):
 
 def test_a_disk_that_fills_mid_sweep_stops_it_cleanly_and_resume_continues(tmp_path):
     sweep = write_sweep(tmp_path / "s.yaml", """
-fixed: {train: {epochs: 16}}
+fixed: {train: {epochs: 4}}
 space: {train.seed: [0, 1]}
 scheduler: {kind: fifo}
 resources: {cpus: 1}
 max_concurrent: 2
 """)
+    release = tmp_path / "release"
     with small_disk(tmp_path / "disk", 160) as disk:   # two trials' checkpoints (weights, AdamW, EMA): ~40 MB
         run_dir = disk / "runs" / "test"
-        process = start_sweep(str(sweep), "--storage", str(disk / "runs"))
-        wait_for_trials(run_dir, process, "a trial 2 epochs in", lambda rows: any(
-            (r["epochs_completed"] or 0) >= 2 for r in rows))
+        process = start_sweep(str(sweep), "--storage", str(disk / "runs"), hold=f"2:{release}")
+        wait_for_trials(run_dir, process, "both trials held 2 epochs in", lambda rows: len(rows) == 2 and all(
+            r["epochs_completed"] == 2 for r in rows))
         filler = fill_disk(disk)
+        release.touch()                                # epoch 3's checkpoint meets the full disk
         code, out, err = finish(process, timeout=120)
         assert code == 1 and "Traceback" not in err, err[-3000:]
         assert err.strip().splitlines()[-1].startswith(f"error: storage full: the disk holding {run_dir} is full")
@@ -316,9 +321,9 @@ max_concurrent: 2
         code, out, err = finish(start_sweep(str(sweep), "--storage", str(disk / "runs"), "--resume"))
         assert code == 0, err[-3000:]
         after = table(run_dir, "trials")
-        assert all(r["status"] == "completed" and r["epochs_completed"] == 16 for r in after)
+        assert all(r["status"] == "completed" and r["epochs_completed"] == 4 for r in after)
         epochs = sorted((e["trial_id"], e["epoch"]) for e in table(run_dir, "epochs"))
-        assert epochs == [(t, n) for t in ("t0001", "t0002") for n in range(1, 17)]   # none lost, none twice
+        assert epochs == [(t, n) for t in ("t0001", "t0002") for n in range(1, 5)]   # none lost, none twice
 
 
 def image_folder(root: Path, classes: int, train: int = 3, test: int = 2) -> Path:
@@ -369,7 +374,7 @@ def test_sweep_on_a_simulated_gpu_cluster_packs_fractional_gpus_and_survives_los
         workers = [cluster.add_node(num_cpus=2, num_gpus=1) for _ in range(2)]   # one (simulated) GPU each
         cluster.wait_for_nodes()
         sweep = write_sweep(tmp_path / "cluster.yaml", """
-fixed: {train: {epochs: 8, device: cpu}, model: {arch: alexnet_small}, data: {image_size: 32}}
+fixed: {train: {epochs: 4, device: cpu}, model: {filters: [16, 32], dense_units: [64]}}
 space: {train.seed: [0, 1, 2, 3]}
 scheduler: {kind: fifo}
 resources: {cpus: 1, gpus: 0.5}
@@ -389,12 +394,12 @@ max_failures: 3
         assert code == 0, err[-3000:]
         assert "datasets ready on 3 node(s)" in out          # each node prepared the data once
         rows = {r["trial_id"]: r for r in table(run_dir, "trials")}
-        assert all(r["status"] == "completed" and r["epochs_completed"] == 8 for r in rows.values())
+        assert all(r["status"] == "completed" and r["epochs_completed"] == 4 for r in rows.values())
         for trial_id in moved:
             assert rows[trial_id]["started_at_epoch"] > 1           # resumed from its checkpoint...
             assert rows[trial_id]["node_id"] == workers[0].node_id  # ...on the node that was left
         epochs = table(run_dir, "epochs")
-        assert len(epochs) == 32 and len({(e["trial_id"], e["epoch"]) for e in epochs}) == 32
+        assert len(epochs) == 16 and len({(e["trial_id"], e["epoch"]) for e in epochs}) == 16
     finally:
         cluster.shutdown()
 

@@ -45,7 +45,7 @@ from raycnn.tensorboard import EpochLogger, hyperparameters
 
 TEST_FILE = "test_at_best.json"
 SHARED_OOM = "out of memory on a shared GPU"   # stop_reason of an oom the sweep retries alone
-HOLD = "RAYCNN_TEST_HOLD"   # tests only: "EPOCH:FILE" holds every trial after it reports EPOCH until FILE exists
+HOLD = "RAYCNN_TEST_HOLD"   # tests only: "[TRIAL@]EPOCH:FILE,...": a trial waits after reporting EPOCH until FILE exists
 METRIC = "val_accuracy"
 TIME_ATTR = "epoch"  # not training_iteration: that restarts from 1 when a trial is restored
 
@@ -103,7 +103,7 @@ def _run(spec: dict, config, work: Path) -> None:
         own.save(checkpoints, metrics.epoch)      # before the report: every reported epoch is in a checkpoint
         tune.report({**base, **dataclasses.asdict(metrics), **_test_columns(best["test"]), "final": False,
                      **_pop(catch_up)})
-        _hold_for_test(metrics.epoch)
+        _hold_for_test(spec["trial_id"], metrics.epoch)
 
     result, end = None, {}
     try:
@@ -139,13 +139,16 @@ def peak_gpu_memory(device: str) -> dict:
     return {"gpu_peak_mb": torch.cuda.max_memory_allocated() / 2**20}
 
 
-def _hold_for_test(epoch: int) -> None:
-    """Tests only: with RAYCNN_TEST_HOLD=EPOCH:FILE a trial waits after reporting EPOCH until FILE exists, so
-    a test kills or inspects a sweep at a known point instead of guessing with sleeps."""
-    at, _, release = os.environ.get(HOLD, "").partition(":")
-    if at and epoch == int(at):
-        while not os.path.exists(release):
-            time.sleep(0.05)
+def _hold_for_test(trial_id: str, epoch: int) -> None:
+    """Tests only: with RAYCNN_TEST_HOLD=EPOCH:FILE every trial waits after reporting EPOCH until FILE exists
+    (t0002@EPOCH:FILE: that trial only; several holds separated by commas), so a test kills or inspects a
+    sweep at a known point instead of guessing with sleeps."""
+    for hold in filter(None, os.environ.get(HOLD, "").split(",")):
+        where, _, release = hold.partition(":")
+        who, _, at = where.rpartition("@")
+        if epoch == int(at) and who in ("", trial_id):
+            while not os.path.exists(release):
+                time.sleep(0.05)
 
 
 def _pop(once: dict) -> dict:
