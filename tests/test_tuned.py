@@ -14,7 +14,8 @@ from test_analysis import analysis_cli
 from test_sweep_ray import finish, start_sweep, table, wait_for_trials, write_sweep
 
 TUNED = """
-fixed: {data: {dataset: digits}, model: {arch: custom_cnn}, train: {epochs: 4, batch_size: 64, device: cpu}}
+fixed: {data: {dataset: digits}, model: {arch: custom_cnn, filters: [16, 32], dense_units: [64]},
+        train: {epochs: 4, batch_size: 64, device: cpu}}
 space: {model.kernel_size: [3, 5]}
 tune:
   space: {train.lr: {loguniform: [0.0003, 0.01]}}
@@ -143,7 +144,7 @@ def test_per_makes_the_cells_and_searches_the_other_space_keys(tmp_path):
 
 
 PARETO = """
-fixed: {data: {dataset: digits}, model: {arch: custom_cnn}, train: {epochs: 2, batch_size: 64, device: cpu}}
+fixed: {data: {dataset: digits}, model: {arch: custom_cnn, filters: [16, 32]}, train: {epochs: 2, batch_size: 64, device: cpu}}
 space: {model.kernel_size: [3, 5]}
 tune:
   space: {model.convs_per_block: {randint: [1, 3]}, model.dense_units: {choice: [16, 64]}, train.lr: {loguniform: [0.001, 0.01]}}
