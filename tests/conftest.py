@@ -10,6 +10,14 @@ from pathlib import Path
 
 import pytest
 
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # the workers share the machine's cores with each other and with the sweeps they start: one thread each
+    # (torch's default, a thread per core in every process, made a 10 s test take 70 s beside a sweep)
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    import torch
+
+    torch.set_num_threads(1)
+
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATASETS = Path(os.environ.get("RAYCNN_SHARED_DATASETS", REPO.parent / "shared" / "datasets"))
 MNIST_PRESENT = (SHARED_DATASETS / "MNIST" / "raw" / "train-images-idx3-ubyte").exists()
@@ -119,3 +127,9 @@ def fill_disk(folder: Path, leave_bytes: int = 0) -> Path:
         except OSError:
             pass
     return filler
+
+
+def pytest_collection_modifyitems(items):
+    """The slow tests (real Ray sweeps) first: pytest-xdist then spreads the many quick ones over the workers
+    at the end, instead of one worker finishing a long sweep alone while the other idles."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)

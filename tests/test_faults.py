@@ -12,10 +12,11 @@ from raycnn import checkpoint as ckpt
 from raycnn.config import run_config_from_dict
 from raycnn.fit import fit
 from test_cli import train
+from test_fit import SMALL
 
 
 def digits_config(epochs: int):
-    return run_config_from_dict({"data": {"dataset": "digits"}, "train": {"epochs": epochs}}, "test")
+    return run_config_from_dict({"data": {"dataset": "digits"}, "model": SMALL, "train": {"epochs": epochs}}, "test")
 
 
 def cut_short(path, keep: float) -> None:
@@ -26,9 +27,10 @@ def cut_short(path, keep: float) -> None:
 @pytest.mark.parametrize("keep", [0.0, 0.5])
 def test_an_unreadable_last_checkpoint_starts_the_run_over_with_one_warning(tmp_path, keep):
     out = tmp_path / "run"
-    assert train("--epochs", "2", "--out", str(out), "--quiet").returncode == 0
+    small = ("--set", "model.filters=[16, 32]", "--precision", "fp32")
+    assert train("--epochs", "2", "--out", str(out), "--quiet", *small).returncode == 0
     cut_short(out / "checkpoints" / "last.pt", keep)
-    resumed = train("--epochs", "3", "--out", str(out), "--resume")
+    resumed = train("--epochs", "3", "--out", str(out), "--resume", *small)
     assert resumed.returncode == 0, resumed.stderr
     warnings = [line for line in resumed.stderr.splitlines() if "warning" in line]
     assert warnings == [f"raycnn: warning: {out / 'checkpoints' / 'last.pt'} is unreadable "

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 
 import pytest
 
+from cli_process import CliProcess
 from conftest import REPO, fill_disk, small_disk
 from raycnn.errors import ConfigError
 from raycnn.sweep.hyperband import asha_epochs
@@ -91,11 +90,22 @@ def test_asha_budget_estimate():
     assert sweep.scheduler.rungs(12) == [3, 6] and sweep.scheduler.rungs(3) == []
 
 
-def sweep_cli(*args, cwd=REPO):
-    code = ("import sys; from raycnn.sweep.__main__ import main; rc = main(sys.argv[1:]); "
-            "print('RAY-IMPORTED' if 'ray' in sys.modules else 'NO-RAY'); sys.exit(rc)")
-    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, cwd=cwd,
-                          env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=120)
+CLI: list[CliProcess] = []
+
+
+@pytest.fixture(scope="module", autouse=True)
+def cli_process():
+    yield
+    while CLI:
+        CLI.pop().close()
+
+
+def sweep_cli(*args, cwd=REPO) -> subprocess.CompletedProcess:
+    """`python -m raycnn.sweep ARGS`, run by this module's one CLI process; its stdout ends with NO-RAY when
+    Ray was never imported (every command here stops before Ray)."""
+    if not CLI:
+        CLI.append(CliProcess())
+    return CLI[0].run("raycnn.sweep.__main__", *args, cwd=cwd)
 
 
 def test_dry_run_lists_trials_and_budget():

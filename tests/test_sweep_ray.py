@@ -69,7 +69,7 @@ def write_sweep(path: Path, body: str) -> Path:
 
 def test_quickstart_sweep_writes_consistent_tables(tmp_path):
     code, out, err = finish(start_sweep("sweeps/quickstart.yaml", "--storage", str(tmp_path),
-                                        "--set", "fixed.train.epochs=6"))
+                                        "--set", "fixed.train.epochs=3", "--set", "scheduler.grace_period=1"))
     assert code == 0, err[-3000:]
     run_dir = tmp_path / "quickstart"
     assert f"tensorboard --logdir {run_dir}" in out and " pending, " in out and "stopped early" in out
@@ -79,8 +79,8 @@ def test_quickstart_sweep_writes_consistent_tables(tmp_path):
     assert "early_stopped" in statuses and "completed" in statuses and statuses <= {"completed", "early_stopped"}
     for row in trials:
         assert row["arch"] in ("custom_cnn", "alexnet_small") and row["dataset"] == "digits"
-        assert row["params"] > 0 and 0 <= row["test_accuracy"] <= 1 and row["train.epochs"] == 6
-        assert (row["epochs_completed"] == 6) == (row["status"] == "completed")
+        assert row["params"] > 0 and 0 <= row["test_accuracy"] <= 1 and row["train.epochs"] == 3
+        assert (row["epochs_completed"] == 3) == (row["status"] == "completed")
     epochs = table(run_dir, "epochs")
     for row in trials:
         mine = sorted(e["epoch"] for e in epochs if e["trial_id"] == row["trial_id"])
@@ -124,7 +124,7 @@ def test_quickstart_sweep_writes_consistent_tables(tmp_path):
 
 def test_diverged_oom_and_error_trials_do_not_stop_the_others(tmp_path):
     sweep = write_sweep(tmp_path / "faults.yaml", """
-fixed: {train: {epochs: 4}}
+fixed: {train: {epochs: 4}, model: {filters: [16, 32]}}
 variants:
   - {}
   - {model: {batch_norm: false}, train: {optimizer: sgd, lr: 1.0e+12}}
@@ -412,7 +412,7 @@ def test_out_of_memory_on_a_shared_gpu_is_retried_once_alone(tmp_path):
         cluster.add_node(num_cpus=2, num_gpus=1)               # one (simulated) GPU, shared by two trials
         cluster.wait_for_nodes()
         sweep = write_sweep(tmp_path / "oom.yaml", """
-fixed: {train: {epochs: 2, device: cpu}}
+fixed: {train: {epochs: 2, device: cpu}, model: {filters: [16, 32]}}
 variants:
   - {}
   - {model: {dense_units: [131072, 131072]}}
