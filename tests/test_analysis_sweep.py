@@ -27,7 +27,7 @@ def labels_from_confusion(rows: list[dict], trial_id: str) -> tuple[np.ndarray, 
 
 def test_digits_sweep_report_matches_sklearn_and_its_follow_up_targets_the_weak_classes(tmp_path):
     sweep = write_sweep(tmp_path / "base.yaml", """
-fixed: {data: {dataset: digits, oversample: {"3": 0.05}}, model: {arch: custom_cnn, dropout: 0.25},
+fixed: {data: {dataset: digits, oversample: {"3": 0.05}}, model: {arch: custom_cnn, dropout: 0.25, filters: [16, 32]},
         train: {epochs: 8, batch_size: 64, lr: 0.002, optimizer: adam, weight_decay: 0, schedule: constant,
                 label_smoothing: 0, ema_decay: null}}
 space: {augment.preset: [none, flip_crop]}
