@@ -5,6 +5,7 @@ before Ray. Commands that train or start Ray run as real processes in their own 
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import subprocess
@@ -53,3 +54,15 @@ class CliProcess:
     def close(self) -> None:
         self.process.stdin.close()
         self.process.wait(timeout=60)
+
+
+_SHARED: list[CliProcess] = []
+
+
+def run_cli(module: str, *args: str, cwd=REPO) -> subprocess.CompletedProcess:
+    """`python -m module ARGS` through this test worker's one CLI process (started on first use). Every
+    command sent to it stops before Ray, so its NO-RAY holds for each of them."""
+    if not _SHARED:
+        _SHARED.append(CliProcess())
+        atexit.register(_SHARED[0].close)
+    return _SHARED[0].run(module, *args, cwd=cwd)

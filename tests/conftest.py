@@ -22,6 +22,10 @@ REPO = Path(__file__).resolve().parent.parent
 SHARED_DATASETS = Path(os.environ.get("RAYCNN_SHARED_DATASETS", REPO.parent / "shared" / "datasets"))
 MNIST_PRESENT = (SHARED_DATASETS / "MNIST" / "raw" / "train-images-idx3-ubyte").exists()
 CIFAR_FOLDER = SHARED_DATASETS / "cifar10"
+# the custom CNN, small (a fraction of a second an epoch on digits): for tests of what training and sweeps
+# do, not of how well a model learns; sweep files in tests spell it `model: {filters: [16, 32], ...}`
+SMALL = {"filters": [16, 32], "dense_units": [64]}
+SMALL_SET = tuple(a for key, value in SMALL.items() for a in ("--set", f"model.{key}={value}"))   # for the CLIs
 CIFAR_PRESENT = (CIFAR_FOLDER / "train" / "cat").is_dir()
 
 needs_mnist = pytest.mark.skipif(not MNIST_PRESENT, reason=f"MNIST not found in {SHARED_DATASETS}")

@@ -13,7 +13,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import REPO, SHARED_DATASETS, needs_mnist
+from conftest import REPO, SHARED_DATASETS, SMALL_SET, needs_mnist
 from test_cli import train
 
 MODELS = '''
@@ -102,7 +102,7 @@ def test_your_own_dataset_class_trains_with_its_class_names(code_dir):
 def test_a_torchvision_dataset_by_name_reads_the_offline_folder(tmp_path):
     done = train("--dataset", "torchvision/MNIST", "--data-root", str(SHARED_DATASETS), "--no-download",
                  "--subset", "0.02", "--epochs", "3", "--batch-size", "32", "--out", str(tmp_path / "run"), "--quiet",
-                 "--set", "model.filters=[16, 32]", "--precision", "fp32")
+                 *SMALL_SET, "--precision", "fp32")
     assert done.returncode == 0, done.stderr
     result = json.loads((tmp_path / "run" / "result.json").read_text())
     assert [c["class"] for c in result["per_class"]] == [str(d) for d in range(10)]

@@ -10,6 +10,7 @@ import sys
 import pytest
 import yaml
 
+from cli_process import run_cli
 from conftest import REPO
 
 RESULT_KEYS = {"test_accuracy", "test_loss", "val_accuracy", "params", "train_seconds",
@@ -88,22 +89,10 @@ def test_config_file_and_set_overrides(tmp_path):
     (["--config", "{tmp}/missing.yaml"], "--config {tmp}/missing.yaml: cannot read it"),
     (["--resume"], "holds no checkpoint to continue"),
 ])
-def test_bad_input_is_one_line_and_exit_2(tmp_path, args, message, capsys):
+def test_bad_input_is_one_line_and_exit_2(tmp_path, args, message):
     args = [a.replace("{tmp}", str(tmp_path)) for a in args]
-    code, err = train_here(capsys, *args, "--out", str(tmp_path / "out"))
-    assert code == 2
-    assert err.count("\n") == 1 and err.startswith("error: ")
-    assert message.replace("{tmp}", str(tmp_path)) in err
-    assert "Traceback" not in err and not (tmp_path / "out" / "result.json").exists()
-
-
-def train_here(capsys, *args: str) -> tuple[int, str]:
-    """`python -m raycnn.train ARGS` in this process (the interpreter's start saved; the command itself is run
-    as a new process by the tests above): its exit code and what it wrote to stderr."""
-    from raycnn.train import main
-
-    try:
-        code = main(list(args))
-    except SystemExit as done:                     # argparse's own errors
-        code = done.code
-    return code, capsys.readouterr().err
+    done = run_cli("raycnn.train", *args, "--out", str(tmp_path / "out"))   # the real command: the tests above
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and done.stderr.startswith("error: ")
+    assert message.replace("{tmp}", str(tmp_path)) in done.stderr
+    assert "Traceback" not in done.stderr and not (tmp_path / "out" / "result.json").exists()

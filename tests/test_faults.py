@@ -7,12 +7,11 @@ import json
 import pytest
 import torch
 
-from conftest import fill_disk, small_disk
+from conftest import SMALL, SMALL_SET, fill_disk, small_disk
 from raycnn import checkpoint as ckpt
 from raycnn.config import run_config_from_dict
 from raycnn.fit import fit
 from test_cli import train
-from test_fit import SMALL
 
 
 def digits_config(epochs: int):
@@ -27,7 +26,7 @@ def cut_short(path, keep: float) -> None:
 @pytest.mark.parametrize("keep", [0.0, 0.5])
 def test_an_unreadable_last_checkpoint_starts_the_run_over_with_one_warning(tmp_path, keep):
     out = tmp_path / "run"
-    small = ("--set", "model.filters=[16, 32]", "--precision", "fp32")
+    small = (*SMALL_SET, "--precision", "fp32")
     assert train("--epochs", "2", "--out", str(out), "--quiet", *small).returncode == 0
     cut_short(out / "checkpoints" / "last.pt", keep)
     resumed = train("--epochs", "3", "--out", str(out), "--resume", *small)

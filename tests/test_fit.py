@@ -8,16 +8,13 @@ import dataclasses
 import pytest
 import torch
 
-from conftest import CIFAR_FOLDER, needs_cifar
+from conftest import CIFAR_FOLDER, SMALL, needs_cifar
 from raycnn.config import run_config_from_dict
 from raycnn.errors import DataError
 from raycnn.averaging import evaluated_model
 from raycnn.evaluation import evaluate
 from raycnn.fit import TrainingDiverged, fit
 from raycnn.trial import prepare_trial
-
-
-SMALL = {"filters": [16, 32], "dense_units": [64]}     # the logic under test, in a fraction of the time
 
 
 def digits(**train):

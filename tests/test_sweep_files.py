@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from cli_process import CliProcess
+from cli_process import run_cli
 from conftest import REPO, fill_disk, small_disk
 from raycnn.errors import ConfigError
 from raycnn.sweep.hyperband import asha_epochs
@@ -90,22 +90,10 @@ def test_asha_budget_estimate():
     assert sweep.scheduler.rungs(12) == [3, 6] and sweep.scheduler.rungs(3) == []
 
 
-CLI: list[CliProcess] = []
-
-
-@pytest.fixture(scope="module", autouse=True)
-def cli_process():
-    yield
-    while CLI:
-        CLI.pop().close()
-
-
 def sweep_cli(*args, cwd=REPO) -> subprocess.CompletedProcess:
-    """`python -m raycnn.sweep ARGS`, run by this module's one CLI process; its stdout ends with NO-RAY when
-    Ray was never imported (every command here stops before Ray)."""
-    if not CLI:
-        CLI.append(CliProcess())
-    return CLI[0].run("raycnn.sweep.__main__", *args, cwd=cwd)
+    """`python -m raycnn.sweep ARGS` through the worker's CLI process; its stdout ends with NO-RAY when Ray
+    was never imported (every command here stops before Ray)."""
+    return run_cli("raycnn.sweep.__main__", *args, cwd=cwd)
 
 
 def test_dry_run_lists_trials_and_budget():
