@@ -54,7 +54,7 @@ def run(argv: list[str]) -> int:
             print(f"wrote {args.output}; check it with: python -m raycnn.sweep {args.output} --dry-run")
         return 0
     from analysis.report import write_report
-    from analysis.sentences import summary
+    from analysis.answer import summary
 
     args = report_parser().parse_args(argv)
     out = args.out or (Path(args.runs[0]) / "report" if len(args.runs) == 1 else Path("report"))

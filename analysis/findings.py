@@ -160,7 +160,8 @@ class Dataset:
                 "test_accuracy": float(estimate.point[0]), "ci_low": float(low[0]), "ci_high": float(high[0]),
                 "params": params, "train_seconds": mean_of(members["train_seconds"]),
                 "accuracy_per_mparam": (float(estimate.point[0]) / (params / 1e6)) if params else None,
-                "images_per_second": mean_of(members["images_per_second"]), "estimate": estimate}
+                "images_per_second": mean_of(members["images_per_second"]), "estimate": estimate,
+                "chance": 1.0 / max(len(self.classes), 1)}
 
     def rank_classes(self, arch: str, trials: pd.DataFrame, best: pd.DataFrame, findings: dict) -> None:
         """Classes ranked by F1 averaged over every configuration of the architecture (full runs, or

@@ -171,6 +171,16 @@ def test_a_single_trial_says_what_cannot_be_concluded(tmp_path):
     assert len(findings["leaderboard"]) == 1
 
 
+def test_an_architecture_that_never_learned_is_named_near_chance(tmp_path, planted):
+    findings, text, printed = report(tmp_path, augments=("none",), kernels=(3,), seeds=(0, 1),
+                                     plan={"guessing": "alexnet_small"})
+    answer = text.split("\n\n")[1]             # the bold answer under the title
+    for where in (answer, printed):
+        assert "alexnet_small did not learn on toy: 21.9% test accuracy, near chance (20.0% for 5 classes" in where, where
+        assert "custom_cnn did not learn" not in where
+    assert "did not learn" not in planted[1] + planted[2]      # both architectures learned there
+
+
 def _damaged(folder, table, content):
     run = write_run(folder / "toy")
     path = run / "results" / f"{table}.parquet"

@@ -78,6 +78,15 @@ def test_early_training_findings_come_after_full_budget_ones(tmp_path):
     assert html.index("<h2>Summary</h2>") < html.index("<h3>Early training") < html.index("<h2>Leaderboard</h2>")
 
 
+def test_a_study_stopped_early_everywhere_says_so_in_its_summary(tmp_path):
+    early = planted.write_run(tmp_path / "early", seeds=(0,), status="early_stopped")
+    done = analysis_cli(early, "--out", tmp_path / "out")
+    assert done.returncode == 0, done.stderr[-3000:]
+    summary = (tmp_path / "out" / "report.md").read_text().split("## Summary", 1)[1].split("\n### ", 1)[0]
+    assert "No comparison at the full budget: ASHA stopped the other trials early" in summary, summary
+    assert "Nothing to compare" not in summary
+
+
 @pytest.fixture(scope="module")
 def toy(tmp_path_factory):
     folder = tmp_path_factory.mktemp("toy")
