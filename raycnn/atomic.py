@@ -40,6 +40,23 @@ def written_whole(target: str | Path, durable: bool = False) -> Iterator[Path]:
         _fsync(target.parent, os.O_RDONLY)
 
 
+@contextmanager
+def one_at_a_time(lock: str | Path) -> Iterator[None]:
+    """`with one_at_a_time(folder / ".name.lock"):` one process of this machine in the block at a time (an
+    exclusive flock on the file); where the lock cannot be taken (no fcntl, a read-only folder), no lock."""
+    try:
+        import fcntl
+
+        Path(lock).parent.mkdir(parents=True, exist_ok=True)
+        handle = open(lock, "a")
+    except (ImportError, OSError):
+        yield
+        return
+    with handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
 def remove(path: Path) -> None:
     """A partial file or folder, gone (nothing if it never was)."""
     if path.is_dir():

@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from raycnn.atomic import written_whole
+from raycnn.atomic import one_at_a_time, written_whole
 from raycnn.errors import ConfigError
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -81,7 +81,8 @@ def _measured_cpu_precision(model: nn.Module, input_shape: tuple, channels_last:
     key = verdict_key(model, input_shape, channels_last)
     if key in _VERDICTS:
         return _VERDICTS[key]
-    with _measuring(cache_dir):          # another process measuring this model: wait for its verdict
+    # another process measuring this model: wait for its verdict (no lock without a cache folder)
+    with one_at_a_time(Path(cache_dir) / "precision.lock") if cache_dir else contextlib.nullcontext():
         stored = _read_verdicts(cache_dir)
         if key not in stored:
             fp32 = time_training_step(model, input_shape, "fp32", channels_last)
@@ -98,22 +99,6 @@ def verdict_key(model: nn.Module, input_shape: tuple, channels_last: bool) -> st
 
     parameters = sum(p.numel() for p in model.parameters())
     return f"{cpu_name()}|{torch.__version__}|{type(model).__name__}|{parameters}|{input_shape}|{channels_last}"
-
-
-@contextlib.contextmanager
-def _measuring(cache_dir: Path | None):
-    """Holds the cache folder's precision lock (no lock without a writable cache folder)."""
-    try:
-        import fcntl
-
-        Path(cache_dir).mkdir(parents=True, exist_ok=True)
-        handle = open(Path(cache_dir) / "precision.lock", "a")
-    except (ImportError, OSError, TypeError):
-        yield
-        return
-    with handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        yield
 
 
 def time_training_step(model: nn.Module, input_shape: tuple, precision: str, channels_last: bool,

@@ -11,13 +11,17 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
+from cli_process import run_cli
 from conftest import REPO
 from planted import CLASSES, write_run
 
 
 def analysis_cli(*args) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "analysis", *map(str, args)], capture_output=True, text=True,
-                          cwd=REPO, timeout=300)
+    """`python -m analysis ARGS` through the test worker's one CLI process (tests/cli_process.py): its output
+    without the process's Ray line (test_analysis_never_imports_raycnn starts a process of its own)."""
+    done = run_cli("analysis.__main__", *args)
+    done.stdout = done.stdout[:done.stdout.rstrip("\n").rfind("\n") + 1]       # its last line is the Ray line
+    return done
 
 
 def report(tmp_path, **planted) -> tuple[dict, str, str]:

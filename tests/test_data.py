@@ -71,6 +71,39 @@ def test_image_folder_is_decoded_once_and_cached(tmp_path):
     assert torch.equal(load_dataset(config).val_x, data.val_x)
 
 
+def test_a_process_new_to_a_dataset_waits_for_the_one_decoding_it_and_takes_its_cache(tmp_path):
+    import threading
+
+    from raycnn.atomic import one_at_a_time
+
+    pets = DataConfig(dataset="imagefolder", data_path=str(make_folder(tmp_path / "pets")), cache_dir=str(tmp_path / "c"))
+    other = DataConfig(dataset="imagefolder", data_path=str(make_folder(tmp_path / "o", classes=("a", "b"))),
+                       cache_dir=str(tmp_path / "c"))
+    path = loader._decoded_path(pets)
+    taken = []
+    loader.decode_cached(other)
+    lock = path.with_name(f".{path.name}.lock")
+    with one_at_a_time(lock):                                   # as another process decoding pets would
+        waiting = threading.Thread(target=lambda: taken.append(loader.decode_cached(pets)))
+        waiting.start()
+        wait_for_a_blocked_flock(lock)
+        shutil.copy(loader._decoded_path(other), path)          # what the other process decoded
+        assert not taken
+    waiting.join(timeout=60)
+    assert taken[0].classes == ("a", "b")       # what was written while it waited, not a second decode of pets
+    loader._DECODED.clear()
+
+
+def wait_for_a_blocked_flock(lock: Path, timeout: float = 60) -> None:
+    """Until the kernel lists a request waiting for `lock` (Linux's /proc/locks: "-> FLOCK ... dev:inode")."""
+    import time
+
+    inode, deadline = f":{lock.stat().st_ino} ", time.monotonic() + timeout
+    while not any("->" in line and inode in line for line in Path("/proc/locks").read_text().splitlines()):
+        assert time.monotonic() < deadline, f"nothing waited for {lock}"
+        time.sleep(0.01)
+
+
 def test_trials_map_one_shared_copy_of_the_splits(tmp_path):
     """The images a run trains on are the cache file's pages (mapped read-only), not a private copy."""
     config = DataConfig(dataset="digits", cache_dir=str(tmp_path / "cache"), subset=0.5)

@@ -1,7 +1,8 @@
 """`load_dataset(config)`: decode once, split once, then map the splits read-only in every process.
 
 Two caches under the cache folder (`data.cache_dir`, else $RAYCNN_CACHE_DIR, else ~/.cache/raycnn):
-- `<source key>.pt`: the dataset as its source decodes it (uint8 tensors), written once per machine;
+- `<source key>.pt`: the dataset as its source decodes it (uint8 tensors), written once per machine (by one
+  process: another process new to the same dataset waits for it, then maps what it wrote);
 - `<source key>-s<subset>-v<val fraction>/`: the splits a run trains on (train/val/test images and
   labels as raw uint8/int64 files, with meta.json: classes, shapes, channel mean and std).
 Processes map the split files read-only (`torch.from_file`, copy-on-write), so every trial on a node
@@ -20,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from raycnn.atomic import aside, written_whole
+from raycnn.atomic import aside, one_at_a_time, written_whole
 from raycnn.data.dataset import Dataset, DecodedData, channel_stats, stratified_split
 from raycnn.data.sources import DatasetInfo, get_source
 from raycnn.errors import DataError
@@ -90,8 +91,11 @@ def decode_cached(config) -> DecodedData:
         return _DECODED[path]
     decoded = _read_cache(path)
     if decoded is None:
-        _write_cache(path, get_source(config.dataset).decode(config))
-        decoded = _read_cache(path)     # mapped: the decoded copy in memory is let go
+        with one_at_a_time(path.with_name(f".{path.name}.lock")):    # two processes new to a dataset: one decodes
+            decoded = _read_cache(path)            # written by the process this one waited for
+            if decoded is None:
+                _write_cache(path, get_source(config.dataset).decode(config))
+                decoded = _read_cache(path)     # mapped: the decoded copy in memory is let go
     _DECODED[path] = decoded
     return decoded
 
