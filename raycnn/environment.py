@@ -38,15 +38,23 @@ def device_name(device: torch.device) -> str:
     return cpu_name()
 
 
-def environment_record(device: torch.device) -> dict:
-    import torchvision
+def package_version(name: str) -> str | None:
+    """An installed package's version, read from its metadata (importing torchvision to ask costs ~2 s)."""
+    from importlib import metadata
 
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def environment_record(device: torch.device) -> dict:
     return {
         "raycnn": raycnn.__version__,
         "git_commit": git_commit(),
         "python": platform.python_version(),
         "torch": torch.__version__,
-        "torchvision": torchvision.__version__,
+        "torchvision": package_version("torchvision"),
         "platform": platform.platform(),
         "device": str(device),
         "device_name": device_name(device),

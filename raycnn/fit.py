@@ -28,7 +28,7 @@ from raycnn.config import RunConfig
 from raycnn.environment import device_name
 from raycnn.errors import RaycnnError
 from raycnn.evaluation import TestEvaluation, evaluate, evaluate_test
-from raycnn.models import build_model, count_parameters
+from raycnn.models import build_for_shapes, count_parameters
 from raycnn.optim import step_scheduler_after_batch, step_scheduler_after_epoch
 from raycnn.precision import autocast
 from raycnn.trial import Trial, prepare_trial
@@ -192,14 +192,13 @@ def finish(trial: Trial, status: str) -> FitResult:
 
 
 def count_trial_parameters(config: RunConfig) -> int:
-    """Trainable parameters of the run's model, from a shape-only (meta device) build: no memory,
-    no decoding. Raises like build_model when the model cannot take the data."""
+    """Trainable parameters of the run's model, from a shapes-only build (build_for_shapes), with no
+    decoding. Raises like build_model when the model cannot take the data."""
     from raycnn.data import describe_dataset
 
     info = describe_dataset(config.data)
-    with torch.device("meta"):
-        model = build_model(config.model.arch, in_channels=info.channels, num_classes=info.num_classes,
-                            input_size=info.size, kernel_size=config.model.kernel_size, **config.model.options())
+    model = build_for_shapes(config.model.arch, in_channels=info.channels, num_classes=info.num_classes,
+                             input_size=info.size, kernel_size=config.model.kernel_size, **config.model.options())
     return count_parameters(model)
 
 

@@ -21,7 +21,7 @@ from raycnn.config import RunConfig
 from raycnn.data import Dataset, cache_folder, load_dataset
 from raycnn.evaluation import TestEvaluation
 from raycnn.gpu import apply_memory_cap, data_on_device, use_deterministic
-from raycnn.models import build_model
+from raycnn.models import build_for_shapes, build_model
 from raycnn.optim import build_optimizer, build_scheduler
 from raycnn.precision import choose_precision, resolve_device
 from raycnn.training_state import TrainingState
@@ -106,20 +106,20 @@ def settle_precision(config: RunConfig) -> str | None:
     if device.type != "cpu":
         return None
     dataset = load_dataset(config.data)
-    with torch.device("meta"):
-        size = sum(p.numel() * p.element_size() for p in _build(config, dataset).parameters())
+    model = _build(config, dataset, build_for_shapes)
+    size = sum(p.numel() * p.element_size() for p in model.parameters())
     if 4 * size > available_memory():      # weights, the timed copy, gradients: the trial will run out itself
         return None
-    with torch.random.fork_rng(devices=[]):
-        model = _build(config, dataset)
+    if any(p.is_meta for p in model.parameters()):       # shapes only: now its weights (the RNG left as it was)
+        with torch.random.fork_rng(devices=[]):
+            model = _build(config, dataset)
     return choose_precision("auto", device, model, dataset.input_shape, config.train.channels_last,
                             cache_folder(config.data))
 
 
-def _build(config: RunConfig, dataset: Dataset) -> nn.Module:
-    return build_model(config.model.arch, in_channels=dataset.channels, num_classes=dataset.num_classes,
-                       input_size=dataset.image_size, kernel_size=config.model.kernel_size,
-                       **config.model.options())
+def _build(config: RunConfig, dataset: Dataset, build=build_model) -> nn.Module:
+    return build(config.model.arch, in_channels=dataset.channels, num_classes=dataset.num_classes,
+                 input_size=dataset.image_size, kernel_size=config.model.kernel_size, **config.model.options())
 
 
 def _load_checkpoint(checkpoint_dir: Path, device: torch.device) -> dict | None:

@@ -1,18 +1,17 @@
 """Check every trial of a sweep before Ray starts: data present or downloadable, model buildable.
 
-Models are built on PyTorch's meta device (shapes only, no memory, no weight init), once per
-distinct architecture x options x kernel size x input shape; datasets are described once each.
+Models are built for their shapes only (raycnn.models.build_for_shapes), once per distinct architecture x
+options x kernel size x input shape; datasets are described once each.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
 
 from raycnn.data import describe_dataset
 from raycnn.errors import RaycnnError
-from raycnn.models import build_model
+from raycnn.models import build_for_shapes
 from raycnn.sweep.spec import SweepConfig, TrialSpec
 
 
@@ -48,9 +47,8 @@ def _check_trial(sweep: SweepConfig, trial: TrialSpec, data_answers: dict, model
 
 
 def _dry_build(model, info) -> None:
-    with torch.device("meta"):
-        build_model(model.arch, in_channels=info.channels, num_classes=info.num_classes,
-                    input_size=info.size, kernel_size=model.kernel_size, **model.options())
+    build_for_shapes(model.arch, in_channels=info.channels, num_classes=info.num_classes,
+                     input_size=info.size, kernel_size=model.kernel_size, **model.options())
 
 
 def _memo(answers: dict, key, compute):
