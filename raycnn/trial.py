@@ -110,9 +110,8 @@ def settle_precision(config: RunConfig) -> str | None:
     size = sum(p.numel() * p.element_size() for p in model.parameters())
     if 4 * size > available_memory():      # weights, the timed copy, gradients: the trial will run out itself
         return None
-    if any(p.is_meta for p in model.parameters()):       # shapes only: now its weights (the RNG left as it was)
-        with torch.random.fork_rng(devices=[]):
-            model = _build(config, dataset)
+    with torch.random.fork_rng(devices=[]):                # now its weights, the RNG left as it was
+        model = _build(config, dataset)
     return choose_precision("auto", device, model, dataset.input_shape, config.train.channels_last,
                             cache_folder(config.data))
 

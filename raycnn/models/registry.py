@@ -27,7 +27,6 @@ MODELS: Registry[Constructor] = Registry("architecture", ModelError)
 register_model = MODELS.register
 list_models = MODELS.names
 FIXED_ARGUMENTS = ("in_channels", "num_classes", "input_size", "kernel_size")
-SMALL_PIXELS = 64 * 64     # build_for_shapes: raycnn's own models on images this small are built on the CPU
 CANDIDATE_SIZES = (8, 16, 24, 28, 32, 48, 64, 96, 128, 160, 192, 224, 256, 320, 384, 512)
 
 
@@ -73,14 +72,13 @@ def build_model(name: str, *, in_channels: int, num_classes: int, input_size: tu
     raise ModelError(_impossible_message(name, input_size, kernel_size, in_channels, problem, arguments))
 
 
-def build_for_shapes(name: str, *, input_size: tuple[int, int], **arguments: Any) -> nn.Module:
-    """build_model for the model's shapes and size only, leaving the caller's RNG as it was: raycnn's own
-    architectures on images up to 64 x 64 on the CPU (the largest, AlexNet adapted to 32 x 32 with 37M
-    weights, in 0.3 s); anything else (large images, zoo models, the user's own) on the meta device, with
-    no memory and no weight init (its first forward pass costs about 1.3 s of torch's imports)."""
-    small = input_size[0] * input_size[1] <= SMALL_PIXELS and name in MODELS.names()
-    with torch.random.fork_rng(devices=[]), torch.device("cpu" if small else "meta"):
-        return build_model(name, input_size=input_size, **arguments)
+def build_for_shapes(name: str, **arguments: Any) -> nn.Module:
+    """build_model on PyTorch's meta device: the model's shapes and size only, with no memory and no weight
+    init, so a model too large for this machine is still checked (its first forward pass here costs about
+    1.3 s of torch's imports; a CPU build of a small model would be quicker, but its size is not known
+    before it is built)."""
+    with torch.device("meta"):
+        return build_model(name, **arguments)
 
 
 def count_parameters(model: nn.Module) -> int:
