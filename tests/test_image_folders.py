@@ -125,3 +125,17 @@ def test_messy_folder_through_the_cli_is_one_line_not_a_traceback(tmp_path):
                           "--epochs", "1"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert run.returncode == 2 and run.stderr.count("\n") == 1 and "Traceback" not in run.stderr
     assert f"{folder}/train/frog holds no images" in run.stderr
+
+
+def test_small_images_are_decoded_by_one_thread_and_photos_by_one_per_core(tmp_path):
+    import os
+
+    from raycnn.data.folders import decode_threads, scan_folder
+
+    assert decode_threads(scan_folder(make_folder(tmp_path / "small", size=(32, 32)))) == 1     # CIFAR-sized
+    photos = scan_folder(make_folder(tmp_path / "photos", size=(160, 120), per_class=2))
+    assert decode_threads(photos) == max(1, min(8, os.cpu_count() or 1))
+    data = load(tmp_path / "photos")
+    assert data.input_shape == (3, 120, 160) and data.test_y.tolist() == [0, 0, 1, 1, 2, 2]   # every photo, in order
+    first = np.asarray(Image.open(tmp_path / "photos" / "test" / "cat" / "0.png")).transpose(2, 0, 1)
+    assert np.array_equal(data.test_x[0].numpy(), first)
