@@ -55,7 +55,8 @@ RUNS = {
     "tuned_kernels": (["fixed.data.data_path=STANDIN100", "fixed.data.dataset=imagefolder", "tune.num_samples=2",
                        "tune.confirm_seeds=1", "scheduler.grace_period=1"], "synthetic"),
 }
-END_TO_END = {"kernels", "your_model"}   # a relative data root across three datasets and ASHA; the user's model file
+END_TO_END = {"kernels"}   # a relative data root across three datasets and ASHA (a model file from a project
+                          # folder through Ray: test_bring_your_own's real sweep)
 RUN_ALL = os.environ.get("RAYCNN_TEST_ALL") == "1"
 NOT_OFFLINE = {"alexnet_original": "data/flowers", "cifar100_kernels": "cifar100", "tuned_kernels": "cifar100",
                "kernels": "cifar100"}

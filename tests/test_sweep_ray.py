@@ -12,6 +12,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
+from cli_process import run_cli
 from conftest import REPO, fill_disk, read_hparams, read_images, read_scalars, read_status, small_disk
 from raycnn.config import DataConfig
 from raycnn.data import load_dataset
@@ -154,7 +155,7 @@ space: {train.seed: [0, 1, 2, 3]}
 scheduler: {kind: fifo}
 resources: {cpus: 1}
 max_concurrent: 1
-trackers: [mlflow, wandb]
+trackers: [mlflow]
 """)
     run_dir = tmp_path / "runs" / "test"
     process = start_sweep(str(sweep), "--storage", str(tmp_path / "runs"), hold=f"t0002@3:{tmp_path / 'never'}")
@@ -174,12 +175,12 @@ trackers: [mlflow, wandb]
         newest[trial_id] = (folders[-1] / "last.pt", epoch_of(folders[-2]))
         newest[trial_id][0].write_bytes(b"")
 
-    again = start_sweep(str(sweep), "--storage", str(tmp_path / "runs"))
-    code, out, err = finish(again)
-    assert code == 2 and "already holds a sweep" in err
-    code, out, err = finish(start_sweep(str(sweep), "--storage", str(tmp_path / "runs"), "--resume",
-                                        "--set", "fixed.train.epochs=12"))
-    assert code == 2 and "fixed.train.epochs: 5 -> 12" in err and "mix two studies" in err
+    again = run_cli("raycnn.sweep.__main__", str(sweep), "--storage", str(tmp_path / "runs"))     # refused before Ray
+    assert again.returncode == 2 and "already holds a sweep" in again.stderr
+    changed = run_cli("raycnn.sweep.__main__", str(sweep), "--storage", str(tmp_path / "runs"), "--resume",
+                      "--set", "fixed.train.epochs=12")
+    assert changed.returncode == 2 and "fixed.train.epochs: 5 -> 12" in changed.stderr
+    assert "mix two studies" in changed.stderr and "NO-RAY" in again.stdout + changed.stdout
     code, out, err = finish(start_sweep(str(sweep), "--storage", str(tmp_path / "runs"), "--resume"))
     assert code == 0, err[-3000:]
     after = {r["trial_id"]: r for r in table(run_dir, "trials")}
@@ -198,12 +199,12 @@ trackers: [mlflow, wandb]
         steps = [s for s, _ in read_scalars(run_dir / "tensorboard" / after[trial_id]["trial_name"])["train/loss"]]
         assert steps == list(range(1, 6))
     assert not run_work_root(str(run_dir)).exists()     # what the killed trials left is gone
-    check_trackers_after_resume(run_dir, after)
+    check_mlflow_after_resume(run_dir, after)
 
 
-def check_trackers_after_resume(run_dir: Path, rows: dict) -> None:
+def check_mlflow_after_resume(run_dir: Path, rows: dict) -> None:
     """MLflow, read back through MlflowClient with no server: one run per trial, named as its TensorBoard run,
-    its settings as params, every epoch once (steps 1..10), final test metrics, tags; W&B: offline files."""
+    its settings as params, every epoch once (steps 1..5), final test metrics, tags."""
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(tracking_uri=f"sqlite:///{run_dir}/mlflow.db")
@@ -217,8 +218,6 @@ def check_trackers_after_resume(run_dir: Path, rows: dict) -> None:
         assert sorted(steps) == list(range(1, 6))                                          # no epoch twice
         assert run.data.metrics["test_accuracy"] == pytest.approx(row["test_accuracy"])
         assert run.info.status == "FINISHED" and run.data.tags["raycnn.status"] == "completed"
-    offline = list((run_dir / "wandb").glob("offline-run-*/run-*.wandb"))
-    assert len({p.name for p in offline}) == 4                                              # a run id per trial
 
 
 def wait_until_gone(pids: list[int], timeout: float = 30) -> None:
@@ -243,6 +242,7 @@ scheduler: {kind: fifo}
 resources: {cpus: 1}
 max_concurrent: 2
 max_failures: 2
+trackers: [wandb]
 """)
     run_dir = tmp_path / "runs" / "test"
     first, second = tmp_path / "first", tmp_path / "second"          # both trials wait at epoch 2, then at 4
@@ -275,6 +275,8 @@ max_failures: 2
     assert sorted((e["trial_id"], e["epoch"]) for e in epochs) == [(t, n) for t in sorted(after) for n in range(1, 6)]
     steps = [s for s, _ in read_scalars(run_dir / "tensorboard" / victim["trial_name"])["train/loss"]]
     assert steps == list(range(1, 6))
+    offline = {p.name for p in (run_dir / "wandb").glob("offline-run-*/run-*.wandb")}    # W&B, offline
+    assert len(offline) == len(after), offline        # one run per trial (Tune's trial id), continued after the resume
 
 
 def test_a_second_ctrl_c_quits_at_once(tmp_path):

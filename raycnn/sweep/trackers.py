@@ -14,7 +14,8 @@ sees two writers.
   already logged is not logged again (so a kill -9 and `--resume` neither duplicate runs nor steps).
 - **Weights & Biases** (`pip install "raycnn[wandb]"`): Ray's `WandbLoggerCallback`, offline unless
   `WANDB_MODE` says otherwise or an API key is set, its files under RUN_DIR/wandb (`wandb sync` uploads
-  them later), each trial's run id fixed by its trial id so a resumed trial continues its run.
+  them later), each trial's run id fixed by its trial id so a resumed trial continues its run; a sweep
+  stopped with trials still running (SIGTERM, Ctrl-C) ends their runs and stops in seconds.
 A tracker that cannot start (package missing, a tracking URI that does not answer, W&B online without an
 API key) is refused in one line before any trial (`check_trackers`).
 """
@@ -80,15 +81,40 @@ def build_trackers(names: tuple[str, ...], run_dir: str, experiment: str) -> lis
     if "mlflow" in names:
         found.append(MLflowTracker(run_dir, experiment))
     if "wandb" in names:
-        from ray.air.integrations.wandb import WandbLoggerCallback
-
         os.makedirs(f"{run_dir}/wandb", exist_ok=True)
         mode = _wandb_mode()
         # Ray's callback asks for an API key even offline, where W&B needs none: a placeholder then
         key = os.environ.get("WANDB_API_KEY") or ("offline-no-account" if mode == "offline" else None)
-        found.append(WandbLoggerCallback(project=os.environ.get("WANDB_PROJECT") or experiment, mode=mode,
-                                         api_key=key, dir=run_dir, resume="allow", excludes=["trial", "history"]))
+        found.append(wandb_tracker()(project=os.environ.get("WANDB_PROJECT") or experiment, mode=mode,
+                                     api_key=key, dir=run_dir, resume="allow", excludes=["trial", "history"]))
     return found
+
+
+def wandb_tracker() -> type:
+    """Ray's W&B callback, ending the runs of trials still running when the sweep stops (SIGTERM, Ctrl-C, a
+    full disk): Ray's waits at the experiment's end for every run to finish, and a trial that never ended
+    never asked its run to, so a stopped sweep waited `upload_timeout` (30 min) instead of seconds."""
+    from ray.air.integrations.wandb import WandbLoggerCallback
+
+    class WandbTracker(WandbLoggerCallback):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.open_runs: set = set()        # trials whose run was started and not asked to end
+
+        def log_trial_start(self, trial):
+            self.open_runs.add(trial)
+            super().log_trial_start(trial)
+
+        def log_trial_end(self, trial, failed: bool = False):
+            self.open_runs.discard(trial)
+            super().log_trial_end(trial, failed)
+
+        def on_experiment_end(self, trials, **info):
+            for trial in list(self.open_runs):
+                self.log_trial_end(trial)
+            super().on_experiment_end(trials, **info)
+
+    return WandbTracker
 
 
 class MLflowTracker(MLflowLoggerCallback):
