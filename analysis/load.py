@@ -84,11 +84,25 @@ def _load_run(path: Path):
     info = {"path": str(path), "name": run, "question": recorded.get("question"), "objectives": _objectives(recorded)}
     trials = tables["trials"]
     _require(trials, ("trial_id", "status", "arch", "dataset"), results / "trials.parquet")
-    trials = trials.assign(run=run, key=run + "/" + trials["trial_id"].astype(str))
+    trials = trials.assign(run=run, key=run + "/" + trials["trial_id"].astype(str), dataset=_dataset_names(trials))
     epochs = tables["epochs"].assign(key=run + "/" + tables["epochs"]["trial_id"].astype(str)) \
         if len(tables["epochs"]) else pd.DataFrame(columns=["key", "epoch", "val_accuracy"])
     confusion, classes = _tests(run, trials, tables["classes"], tables["confusion"], results)
     return trials, epochs, confusion, classes, info
+
+
+def _dataset_names(trials: pd.DataFrame) -> pd.Series:
+    """The dataset as a reader names it: an image folder by its folder's name ("flowers17", not
+    "imagefolder"), so two folders in one study are two datasets; two folders of one name by their last
+    two path parts."""
+    if "data.data_path" not in trials.columns:
+        return trials["dataset"]
+    folder = (trials["dataset"] == "imagefolder") & trials["data.data_path"].notna()
+    paths = trials.loc[folder, "data.data_path"].astype(str)
+    names = {p: Path(p).name for p in paths.unique()}
+    if len(set(names.values())) < len(names):
+        names = {p: "/".join(Path(p).parts[-2:]) for p in names}
+    return trials["dataset"].astype(object).where(~folder, trials["data.data_path"].astype(str).map(names))
 
 
 def _read(path: Path, required: bool) -> pd.DataFrame:

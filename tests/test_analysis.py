@@ -185,6 +185,19 @@ def test_an_architecture_that_never_learned_is_named_near_chance(tmp_path, plant
     assert "did not learn" not in planted[1] + planted[2]      # both architectures learned there
 
 
+def test_image_folders_are_named_by_their_folder_and_two_folders_are_two_datasets(tmp_path):
+    run = write_run(tmp_path / "toy", augments=("none",), kernels=(3,), seeds=(0, 1))
+    trials = pq.read_table(run / "results" / "trials.parquet").to_pandas()
+    trials["dataset"] = "imagefolder"
+    trials["data.data_path"] = ["/photos/flowers17" if i % 2 else "/photos/birds" for i in range(len(trials))]
+    pq.write_table(pa.Table.from_pandas(trials, preserve_index=False), run / "results" / "trials.parquet")
+    done = analysis_cli(run, "--out", tmp_path / "out")
+    assert done.returncode == 0, done.stderr[-2000:]
+    findings = json.loads((tmp_path / "out" / "findings.json").read_text())
+    assert {r["dataset"] for r in findings["leaderboard"]} == {"flowers17", "birds"}
+    assert "imagefolder" not in (tmp_path / "out" / "report.md").read_text()
+
+
 def _damaged(folder, table, content):
     run = write_run(folder / "toy")
     path = run / "results" / f"{table}.parquet"
