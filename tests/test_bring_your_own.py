@@ -184,11 +184,20 @@ scheduler: {kind: fifo}
 resources: {cpus: 1, gpus: 0}
 max_concurrent: 2
 """)
+    from raycnn.sweep.trainable import HOLD
+    from test_sweep_ray import finish, wait_for_trials
+
     command = [sys.executable, "-m", "raycnn.sweep", str(sweep), "--storage", str(code_dir / "runs")]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    done = subprocess.run(command, cwd=code_dir, capture_output=True, text=True, timeout=400, env=env)
-    assert done.returncode == 0, done.stderr[-3000:]
+    release = code_dir / "release"          # both trials wait after epoch 1: two processes, whatever the timing
+    process = subprocess.Popen(command, cwd=code_dir, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               start_new_session=True, env={**env, HOLD: f"1:{release}"})
     run = code_dir / "runs" / "mine"
+    wait_for_trials(run, process, "both trials held after epoch 1", lambda rows: len(rows) == 2 and all(
+        r["status"] == "running" and r["epochs_completed"] == 1 and r["pid"] for r in rows))
+    release.touch()
+    code, _, err = finish(process)
+    assert code == 0, err[-3000:]
     rows = sorted(pq.read_table(run / "results" / "trials.parquet").to_pylist(), key=lambda r: r["trial_id"])
     assert [r["status"] for r in rows] == ["completed", "completed"] and rows[0]["pid"] != rows[1]["pid"]
     assert [r["params"] for r in rows] == [4 * 9 + 4 + 4 * 10 + 10, 16 * 9 + 16 + 16 * 10 + 10]
