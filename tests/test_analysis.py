@@ -183,6 +183,9 @@ def test_an_architecture_that_never_learned_is_named_near_chance(tmp_path, plant
         assert "alexnet_small did not learn on toy: 21.9% test accuracy, near chance (20.0% for 5 classes" in where, where
         assert "custom_cnn did not learn" not in where
     assert "did not learn" not in planted[1] + planted[2]      # both architectures learned there
+    _, text, printed = report(tmp_path / "early", augments=("none",), kernels=(3,), seeds=(0, 1),
+                              plan={"guessing": "alexnet_small"}, status="early_stopped")
+    assert "did not learn" not in text + printed                # stopped early by ASHA: not given the chance
 
 
 def test_image_folders_are_named_by_their_folder_and_two_folders_are_two_datasets(tmp_path):
