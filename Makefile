@@ -9,7 +9,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.raycnn-installed
-PYTEST_WORKERS ?= -n 2 --dist load
+PYTEST_WORKERS ?= -n 2 --dist load --maxschedchunk 1
 
 .PHONY: run test test-all bench clean
 

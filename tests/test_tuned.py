@@ -10,6 +10,7 @@ import signal
 
 import pytest
 
+from cli_process import run_cli
 from test_analysis import analysis_cli
 from test_sweep_ray import finish, start_sweep, table, wait_for_trials, write_sweep
 
@@ -70,13 +71,21 @@ def test_bohb_without_its_extra_is_one_line_naming_the_extra(tmp_path, capsys, m
     assert "bohb needs hpbandster and ConfigSpace (hpbandster is not installed): pip install 'raycnn[bohb]'" in err
 
 
+def dry_run(sweep) -> tuple[int, str, str]:
+    """`python -m raycnn.sweep SWEEP --dry-run`, through the test worker's long-lived CLI process: a dry run
+    plans before Ray and never starts it."""
+    done = run_cli("raycnn.sweep.__main__", str(sweep), "--dry-run")
+    assert "NO-RAY" in done.stdout
+    return done.returncode, done.stdout, done.stderr
+
+
 def test_dry_run_shows_cells_and_both_stages(tmp_path):
-    code, out, err = finish(start_sweep(str(write_sweep(tmp_path / "t.yaml", TUNED)), "--dry-run"))
+    code, out, err = dry_run(write_sweep(tmp_path / "t.yaml", TUNED))
     assert code == 0, err
     assert "tuned comparison: 2 cells, each searched on its own by tpe over train.lr loguniform" in out
     assert "tune stage:    4 trials per cell, 8 in all, at most 32 epochs" in out
     assert "confirm stage: each cell's best values with 2 fresh seeds to the full budget: 4 trials, 16 epochs" in out
-    code, out, err = finish(start_sweep(str(write_sweep(tmp_path / "b.yaml", BOHB)), "--dry-run"))
+    code, out, err = dry_run(write_sweep(tmp_path / "b.yaml", BOHB))
     assert code == 0, err
     assert ("HyperBand per cell (BOHB's, keep 1/2 at each milestone): brackets of 4 trials from 1 epoch, 3 trials "
             "from 2 epochs, 3 trials from 4 epochs; a cell's 4 trials take 4 of 4 from 1 epoch; about 16 epochs if the "
@@ -157,9 +166,10 @@ max_concurrent: 2
 """
 
 
+@pytest.mark.slow
 def test_a_pareto_search_runs_every_trial_confirms_each_cells_front_and_reports_both_fronts(tmp_path):
     sweep = write_sweep(tmp_path / "pareto.yaml", PARETO)
-    code, out, err = finish(start_sweep(str(sweep), "--dry-run"))
+    code, out, err = dry_run(sweep)
     assert code == 0, err
     assert "objectives:    accuracy (maximised) and params (minimised)" in out and "no early stopping" in out
     assert "confirm stage: up to 2 members of each cell's front, each with 1 fresh seeds" in out
