@@ -1,8 +1,9 @@
 """One long-lived interpreter that runs a CLI's main() for many tests: the checks that stop a command before
-any work (bad files, refused folders, dry runs) and `python -m analysis` reports cost a fraction of a second
-each instead of an interpreter's start with torch's (or pandas' and matplotlib's) import. It also says
-whether Ray was imported, so a test can check that a refusal came before Ray. Commands that train or start
-Ray run as real processes in their own tests."""
+any work (bad files, refused folders, dry runs), `python -m raycnn.train` runs and `python -m analysis`
+reports cost their own work each instead of an interpreter's start with torch's (or pandas' and
+matplotlib's) import. It also says whether Ray was imported, so a test can check that a refusal came
+before Ray. Commands that start Ray run as real processes in their own tests, and one test runs
+`python -m raycnn.train` as a process of its own (test_cli)."""
 
 from __future__ import annotations
 

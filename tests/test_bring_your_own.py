@@ -6,13 +6,16 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
 
+from cli_process import run_cli
 from conftest import REPO, SHARED_DATASETS, SMALL_SET, needs_mnist
 from test_cli import train
 
@@ -167,11 +170,11 @@ def test_pretrained_weights_offline_are_one_line_and_exit_2(tmp_path):
     done = train("--arch", "torchvision/squeezenet1_1", "--weights", "DEFAULT", "--image-size", "24", "--epochs", "1",
                  "--out", str(tmp_path / "run"))
     assert done.returncode == 2 and "model.weights: cannot download the DEFAULT weights" in done.stderr
-    assert len(done.stderr.strip().splitlines()) == 1 and done.stdout == "" and not (tmp_path / "run").exists()
+    assert len(done.stderr.strip().splitlines()) == 1 and done.stdout == "NO-RAY\n" and not (tmp_path / "run").exists()
 
 
 @pytest.mark.slow
-def test_a_model_from_a_file_runs_in_a_real_sweep_in_two_processes(code_dir):
+def test_a_model_from_a_file_runs_in_a_real_sweep_in_two_processes_and_a_second_ctrl_c_quits_at_once(code_dir):
     sweep = code_dir / "mine.yaml"
     sweep.write_text("""
 name: mine
@@ -189,22 +192,29 @@ max_concurrent: 2
 
     command = [sys.executable, "-m", "raycnn.sweep", str(sweep), "--storage", str(code_dir / "runs")]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    release = code_dir / "release"          # both trials wait after epoch 1: two processes, whatever the timing
+    never = code_dir / "never"              # both trials wait after epoch 1: two processes, whatever the timing
     process = subprocess.Popen(command, cwd=code_dir, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               start_new_session=True, env={**env, HOLD: f"1:{release}"})
+                               start_new_session=True, env={**env, HOLD: f"1:{never}"})
     run = code_dir / "runs" / "mine"
     wait_for_trials(run, process, "both trials held after epoch 1", lambda rows: len(rows) == 2 and all(
         r["status"] == "running" and r["epochs_completed"] == 1 and r["pid"] for r in rows))
-    release.touch()
-    code, _, err = finish(process)
-    assert code == 0, err[-3000:]
+    sent = time.monotonic()                 # Ctrl-C twice: the second quits at once, whatever the trials do
+    process.send_signal(signal.SIGINT)
+    time.sleep(0.3)
+    process.send_signal(signal.SIGINT)
+    code, out, err = finish(process, timeout=60)
+    assert time.monotonic() - sent < 10 and code == 130, err[-2000:]
+    # the resume hint: from the second Ctrl-C (stderr), or from the summary (stdout) when the first one had
+    # already stopped everything before the second arrived (a fresh clone's run hit that order once)
+    assert "raycnn: Ctrl-C: stopping" in err and "continue with the same command plus --resume" in out + err
+    assert "Traceback" not in err
     rows = sorted(pq.read_table(run / "results" / "trials.parquet").to_pylist(), key=lambda r: r["trial_id"])
-    assert [r["status"] for r in rows] == ["completed", "completed"] and rows[0]["pid"] != rows[1]["pid"]
+    assert all(r["epochs_completed"] >= 1 for r in rows) and rows[0]["pid"] != rows[1]["pid"]   # kept
     assert [r["params"] for r in rows] == [4 * 9 + 4 + 4 * 10 + 10, 16 * 9 + 16 + 16 * 10 + 10]
     assert rows[0]["trial_name"] == "TinyNet-digits-flip_shift-k3-s0-v1" and rows[0]["arch"] == "my_models.py:TinyNet"
     digest = hashlib.sha256(MODELS.encode()).hexdigest()
     assert all(json.loads(r["code"])[0]["sha256"] == digest for r in rows)
     assert (run / "code" / digest[:12] / "my_models.py").read_text() == MODELS      # what every trial loaded
     (code_dir / "my_models.py").write_text(MODELS + "\n# edited\n")
-    again = subprocess.run(command + ["--resume"], cwd=code_dir, capture_output=True, text=True, timeout=120, env=env)
+    again = run_cli("raycnn.sweep.__main__", *command[3:], "--resume", cwd=code_dir)   # refused before Ray
     assert again.returncode == 2 and "my_models.py:TinyNet (content" in again.stderr, again.stderr

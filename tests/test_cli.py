@@ -18,13 +18,21 @@ RESULT_KEYS = {"test_accuracy", "test_loss", "val_accuracy", "params", "train_se
 
 
 def train(*args: str, cwd=None) -> subprocess.CompletedProcess:
+    """`python -m raycnn.train ARGS` run by the test worker's long-lived CLI process (cli_process): the same
+    main(), output and exit code, without an interpreter's start and torch's import (~4 s) per command.
+    Its stdout ends with the NO-RAY / RAY-IMPORTED line."""
+    return run_cli("raycnn.train", *args, cwd=cwd or REPO)
+
+
+def train_process(*args: str, cwd=None) -> subprocess.CompletedProcess:
+    """`python -m raycnn.train ARGS` as a process of its own, exactly as a user starts it."""
     return subprocess.run([sys.executable, "-m", "raycnn.train", *args], capture_output=True, text=True,
                           cwd=cwd or REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=300)
 
 
 def test_one_run_writes_result_config_and_checkpoints(tmp_path):
     out = tmp_path / "run"
-    done = train("--dataset", "digits", "--arch", "alexnet_small", "--epochs", "2", "--augment", "flip_crop",
+    done = train_process("--dataset", "digits", "--arch", "alexnet_small", "--epochs", "2", "--augment", "flip_crop",
                  "--kernel-size", "5", "--out", str(out))
     assert done.returncode == 0, done.stderr
     assert "epoch   2" in done.stdout and "test accuracy" in done.stdout

@@ -3,8 +3,6 @@ refused in one line before any work; never a traceback."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -13,6 +11,7 @@ from PIL import Image
 from raycnn.config import DataConfig
 from raycnn.data import describe_dataset, load_dataset
 from raycnn.errors import DataError
+from test_cli import train
 from test_data import make_folder
 
 RNG = np.random.default_rng(1)
@@ -121,8 +120,7 @@ def test_messy_folder_through_the_cli_is_one_line_not_a_traceback(tmp_path):
     folder = make_folder(tmp_path / "f")
     for path in (folder / "train" / "frog").iterdir():
         path.unlink()
-    run = subprocess.run([sys.executable, "-m", "raycnn.train", "--dataset", "imagefolder", "--data-path", "f",
-                          "--epochs", "1"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    run = train("--dataset", "imagefolder", "--data-path", "f", "--epochs", "1", cwd=tmp_path)
     assert run.returncode == 2 and run.stderr.count("\n") == 1 and "Traceback" not in run.stderr
     assert f"{folder}/train/frog holds no images" in run.stderr
 

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
+from cli_process import run_cli
 from conftest import REPO
 from raycnn.config import replace_field, run_config_from_dict
 from raycnn.errors import ConfigError
@@ -134,8 +133,7 @@ def test_gpu_sweep_on_this_machine_is_refused_before_ray_starts(tmp_path):
 
     if torch.cuda.is_available():
         pytest.skip("this machine has a GPU")
-    run = subprocess.run([sys.executable, "-m", "raycnn.sweep", str(REPO / "sweeps" / "quickstart.yaml"),
-                          "--set", "resources.gpus=0.5", "--storage", str(tmp_path)],
-                         capture_output=True, text=True, timeout=120)
-    assert run.returncode == 2 and run.stderr.count("\n") == 1, run.stderr
+    run = run_cli("raycnn.sweep.__main__", REPO / "sweeps" / "quickstart.yaml", "--set", "resources.gpus=0.5",
+                  "--storage", tmp_path)
+    assert run.returncode == 2 and run.stderr.count("\n") == 1 and "NO-RAY" in run.stdout, run.stderr
     assert "--set resources.gpus=0" in run.stderr and not list(Path(tmp_path).iterdir())
