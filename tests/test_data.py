@@ -42,6 +42,19 @@ def test_subset_takes_the_fraction_of_every_class():
     assert ((quarter_test - 0.25 * full_test).abs() <= 1).all()
 
 
+def test_a_subset_too_small_to_leave_training_images_is_one_line_before_training(tmp_path):
+    """One image of a class after the subset: the validation split would take it and leave none to train
+    on (it used to end in a ZeroDivisionError inside the first epoch)."""
+    from test_cli import train
+
+    with pytest.raises(DataError, match=r"data.subset 0.005 leaves class 0 \(10 of 10 classes\) fewer than 2 "
+                                        r"training images.*raise data.subset"):
+        load_dataset(DataConfig(dataset="digits", subset=0.005))
+    assert len(load_dataset(DataConfig(dataset="digits", subset=0.02)).train_y) >= 10     # three a class: fine
+    done = train("--subset", "0.005", "--epochs", "1", "--out", str(tmp_path / "run"))
+    assert done.returncode == 2 and done.stderr.count("\n") == 1 and "raise data.subset" in done.stderr
+
+
 def make_folder(root: Path, classes=("cat", "dog", "frog"), per_class=6, size=(12, 10), mode="RGB",
                 splits=("train", "test")) -> Path:
     rng = np.random.default_rng(0)

@@ -131,10 +131,21 @@ def _split_indices(decoded: DecodedData, config) -> dict[str, tuple[torch.Tensor
     if decoded.val_x is not None:
         val = (decoded.val_x, decoded.val_y, _subset(decoded.val_y, config.subset))
     else:
+        _check_room_for_validation(decoded, train, config)
         val_part, train_part = stratified_split(decoded.train_y[train], config.val_fraction, VALIDATION_SEED)
         val, train = (decoded.train_x, decoded.train_y, train[val_part]), train[train_part]
     return {"train": (decoded.train_x, decoded.train_y, train), "val": val,
             "test": (decoded.test_x, decoded.test_y, test)}
+
+
+def _check_room_for_validation(decoded: DecodedData, train: torch.Tensor, config) -> None:
+    """The validation split takes at least one image of each class from train: a class needs two."""
+    counts = torch.bincount(decoded.train_y[train], minlength=len(decoded.classes))
+    short = [name for name, count in zip(decoded.classes, counts.tolist()) if count < 2]
+    if short:
+        raise DataError(f"data.subset {config.subset:g} leaves class {short[0]} ({len(short)} of "
+                        f"{len(decoded.classes)} classes) fewer than 2 training images, and the validation split "
+                        f"takes one of each class: raise data.subset (or set data.subset: 1.0)")
 
 
 def _subset(labels: torch.Tensor, fraction: float) -> torch.Tensor:
