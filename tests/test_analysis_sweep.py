@@ -32,6 +32,7 @@ fixed: {data: {dataset: digits, oversample: {"3": 0.05}}, model: {arch: custom_c
                 label_smoothing: 0, ema_decay: null}}
 space: {augment.preset: [none, flip_crop]}
 scheduler: {kind: fifo}
+max_concurrent: 1
 """)
     code, _, err = finish(start_sweep(str(sweep), "--storage", str(tmp_path / "runs")))
     assert code == 0, err[-3000:]

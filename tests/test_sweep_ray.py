@@ -72,7 +72,8 @@ def write_sweep(path: Path, body: str) -> Path:
 
 def test_quickstart_sweep_writes_consistent_tables(tmp_path):
     code, out, err = finish(start_sweep("sweeps/quickstart.yaml", "--storage", str(tmp_path),
-                                        "--set", "fixed.train.epochs=3", "--set", "scheduler.grace_period=1"))
+                                        "--set", "fixed.train.epochs=3", "--set", "scheduler.grace_period=1",
+                                        "--set", "max_concurrent=1"))
     assert code == 0, err[-3000:]
     run_dir = tmp_path / "quickstart"
     assert f"tensorboard --logdir {run_dir}" in out and " pending, " in out and "stopped early" in out
@@ -138,6 +139,7 @@ variants:
      train: {{epochs: 2}}}}
 scheduler: {{kind: fifo}}
 max_failures: 1
+max_concurrent: 1       # one trial process: what runs beside what is not under test here
 """)
     code, out, err = finish(start_sweep(str(sweep), "--storage", str(tmp_path / "runs")))
     run_dir = tmp_path / "runs" / "test"
@@ -166,8 +168,8 @@ max_failures: 1
 
 def test_killed_sweep_resumes_without_losing_or_repeating_trials(tmp_path):
     sweep = write_sweep(tmp_path / "long.yaml", """
-fixed: {train: {epochs: 5}, model: {filters: [16, 32], dense_units: [64]}}   # small: seconds an epoch
-space: {train.seed: [0, 1, 2, 3]}
+fixed: {train: {epochs: 4}, model: {filters: [16, 32], dense_units: [64]}}   # small: seconds an epoch
+space: {train.seed: [0, 1, 2]}
 scheduler: {kind: fifo}
 resources: {cpus: 1}
 max_concurrent: 1
@@ -195,13 +197,13 @@ trackers: [mlflow]
     assert again.returncode == 2 and "already holds a sweep" in again.stderr
     changed = run_cli("raycnn.sweep.__main__", str(sweep), "--storage", str(tmp_path / "runs"), "--resume",
                       "--set", "fixed.train.epochs=12")
-    assert changed.returncode == 2 and "fixed.train.epochs: 5 -> 12" in changed.stderr
+    assert changed.returncode == 2 and "fixed.train.epochs: 4 -> 12" in changed.stderr
     assert "mix two studies" in changed.stderr and "NO-RAY" in again.stdout + changed.stdout
     code, out, err = finish(start_sweep(str(sweep), "--storage", str(tmp_path / "runs"), "--resume"))
     assert code == 0, err[-3000:]
     after = {r["trial_id"]: r for r in table(run_dir, "trials")}
-    assert sorted(after) == ["t0001", "t0002", "t0003", "t0004"]
-    assert all(r["status"] == "completed" and r["epochs_completed"] == 5 for r in after.values())
+    assert sorted(after) == ["t0001", "t0002", "t0003"]
+    assert all(r["status"] == "completed" and r["epochs_completed"] == 4 for r in after.values())
     for trial_id in done_before:                        # finished trials were not rerun
         assert after[trial_id]["started_at_epoch"] == 1 and after[trial_id]["train_seconds"] == before[trial_id]["train_seconds"]
     for trial_id in interrupted:                        # continued from the older checkpoint, with a warning
@@ -210,17 +212,17 @@ trackers: [mlflow]
         assert f"{cut} is unreadable (zero bytes); continued from" in after[trial_id]["warning"]
         assert f"raycnn: warning: {trial_id}" in out
     epochs = table(run_dir, "epochs")
-    assert len(epochs) == 20 and len({(e["trial_id"], e["epoch"]) for e in epochs}) == 20
+    assert len(epochs) == 12 and len({(e["trial_id"], e["epoch"]) for e in epochs}) == 12
     for trial_id in interrupted:                        # the curve continues, no step written twice
         steps = [s for s, _ in read_scalars(run_dir / "tensorboard" / after[trial_id]["trial_name"])["train/loss"]]
-        assert steps == list(range(1, 6))
+        assert steps == list(range(1, 5))
     assert not run_work_root(str(run_dir)).exists()     # what the killed trials left is gone
     check_mlflow_after_resume(run_dir, after)
 
 
 def check_mlflow_after_resume(run_dir: Path, rows: dict) -> None:
     """MLflow, read back through MlflowClient with no server: one run per trial, named as its TensorBoard run,
-    its settings as params, every epoch once (steps 1..5), final test metrics, tags."""
+    its settings as params, every epoch once (steps 1..4), final test metrics, tags."""
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(tracking_uri=f"sqlite:///{run_dir}/mlflow.db")
@@ -229,9 +231,9 @@ def check_mlflow_after_resume(run_dir: Path, rows: dict) -> None:
     for run in runs:
         row = rows[run.data.tags["raycnn.trial_id"]]
         assert run.info.run_name == row["trial_name"] and run.data.tags["raycnn.seed"] == str(row["seed"])
-        assert run.data.params["model.arch"] == "custom_cnn" and run.data.params["train.epochs"] == "5"
+        assert run.data.params["model.arch"] == "custom_cnn" and run.data.params["train.epochs"] == "4"
         steps = [m.step for m in client.get_metric_history(run.info.run_id, "val_accuracy")]
-        assert sorted(steps) == list(range(1, 6))                                          # no epoch twice
+        assert sorted(steps) == list(range(1, 5))                                          # no epoch twice
         assert run.data.metrics["test_accuracy"] == pytest.approx(row["test_accuracy"])
         assert run.info.status == "FINISHED" and run.data.tags["raycnn.status"] == "completed"
 
