@@ -151,8 +151,8 @@ def test_missing_data_fails_before_training(tmp_path):
 @needs_cifar
 def test_cifar10_folder_trains_above_chance():
     result = fit(run_config_from_dict({
-        "data": {"dataset": "imagefolder", "data_path": str(CIFAR_FOLDER), "subset": 0.1},
+        "data": {"dataset": "imagefolder", "data_path": str(CIFAR_FOLDER), "subset": 0.05},
         "augment": {"preset": "flip_crop"}, "train": {"epochs": 1}}))
-    assert result.test_accuracy > 0.25           # 41% measured after the one epoch (chance: 10%)
+    assert result.test_accuracy > 0.25           # 36% measured after one epoch on 5% (chance: 10%)
     assert result.params == 1_471_466
     assert {row["class"] for row in result.per_class} >= {"cat", "dog"}
