@@ -1,9 +1,9 @@
 # `make run`: set up .venv, install raycnn, run the offline quickstart sweep (digits, Ray Tune, ASHA)
 #             and its report (python -m analysis).
 # `make test`: set up .venv, install raycnn with its test tools, check the code (ruff, import contracts in
-#             pyproject.toml), run the test suite on two pytest-xdist workers (PYTEST_WORKERS=-n0: one process;
-#             "-n 3 --dist worksteal" was measured about as fast, with more contention; PYTEST_ARGS=... passes
-#             more options to pytest).
+#             pyproject.toml), run the test suite on two pytest-xdist workers, handed tests one at a time
+#             (--maxschedchunk 1: xdist's default first chunks gave every slow test to one worker);
+#             PYTEST_WORKERS=-n0: one process; PYTEST_ARGS=... passes more options to pytest.
 # `make test-all`: the suite plus every shipped sweep file run end to end through Ray (slow: ~20 min more).
 PYTHON ?= python3
 VENV ?= .venv
