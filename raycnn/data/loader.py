@@ -143,9 +143,10 @@ def _check_room_for_validation(decoded: DecodedData, train: torch.Tensor, config
     counts = torch.bincount(decoded.train_y[train], minlength=len(decoded.classes))
     short = [name for name, count in zip(decoded.classes, counts.tolist()) if count < 2]
     if short:
-        raise DataError(f"data.subset {config.subset:g} leaves class {short[0]} ({len(short)} of "
-                        f"{len(decoded.classes)} classes) fewer than 2 training images, and the validation split "
-                        f"takes one of each class: raise data.subset (or set data.subset: 1.0)")
+        named = short[0] + (", ..." if len(short) > 1 else "")
+        raise DataError(f"data.subset {config.subset:g} leaves {len(short)} of {len(decoded.classes)} classes "
+                        f"({named}) fewer than 2 training images, and the validation split takes one image of "
+                        f"each class: raise data.subset (or set it to 1.0)")
 
 
 def _subset(labels: torch.Tensor, fraction: float) -> torch.Tensor:
