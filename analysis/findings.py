@@ -96,6 +96,8 @@ class Dataset:
     def __init__(self, name: str, trials: pd.DataFrame, classes: tuple[str, ...], boot: Bootstrap,
                  columns: list[str]):
         self.name, self.trials, self.classes, self.boot, self.columns = name, trials, classes, boot, columns
+        # settings each arch has one value of here (a variant's own options): its name already says them
+        self.by_arch = {c for c in columns if trials.groupby("arch")[c].agg(lambda v: v.map(value_text).nunique()).max() < 2}
         # a multi-objective tuned sweep confirms several members of a cell's front: each is a configuration
         self.members = "tuned" in trials.columns and "cell" in trials.columns and bool(
             (trials.groupby("cell")["tuned"].nunique() > 1).any())
@@ -144,7 +146,7 @@ class Dataset:
     def label(self, row) -> str:
         parts = [str(row["arch"]), f"aug={row['augment']}", f"k={row['kernel_size']}"]
         parts += [f"{short(c)}={value_text(row[c])}" for c in self.columns if c not in ("augment", "kernel_size")
-                  and set(value_text(row[c]).split(" / ")) != {"None"}]     # not set here: the arch's defaults
+                  and c not in self.by_arch and set(value_text(row[c]).split(" / ")) != {"None"}]
         if self.members:                    # which member of its cell's front: its tuned values
             parts += [f"{short(k)}={v:.3g}" if isinstance(v, float) else f"{short(k)}={value_text(v)}"
                       for k, v in json.loads(row["tuned"]).items()]

@@ -261,3 +261,22 @@ def test_few_seeds_widen_the_interval_to_the_t_interval():
     assert estimate.point[recall] == pytest.approx(0.05)
     assert low[recall] <= 0.05 - half + 1e-9 and high[recall] >= 0.05 + half - 1e-9
     assert low[recall] < 0 < high[recall]          # three seeds this far apart: no clear effect
+
+
+def test_a_variants_own_options_are_not_spelled_out_beside_its_architecture(tmp_path):
+    """As in sample25.yaml: custom_cnn with its own filters, alexnet_small with its defaults. The arch's
+    name already tells them apart, so the labels leave them out (they read `batch_norm+...+filters=False /
+    ... / [64, 128]` before); a setting that varies within an arch (dropout here) is still named."""
+    run = write_run(tmp_path / "toy")
+    path = run / "results" / "trials.parquet"
+    rows = pq.read_table(path).to_pylist()
+    for row in rows:
+        custom = row["arch"] == "custom_cnn"
+        row["model.filters"] = "[64, 128]" if custom else None
+        row["model.dropout"] = (0.25 if row["kernel_size"] == 3 else 0.4) if custom else 0.5
+    pq.write_table(pa.Table.from_pylist(rows), path)
+    done = analysis_cli(run, "--out", tmp_path / "out")
+    assert done.returncode == 0, done.stderr[-3000:]
+    board = {r["arch"]: r["config"] for r in json.loads((tmp_path / "out" / "findings.json").read_text())["leaderboard"]}
+    assert board == {"custom_cnn": "custom_cnn aug=standard k=5 dropout=0.4",
+                     "alexnet_small": "alexnet_small aug=standard k=3 dropout=0.5"}
