@@ -158,8 +158,10 @@ def test_shipped_sweep_runs_end_to_end_from_a_project_folder(project, name):
         [(r["trial_name"], r["status"], r["error"]) for r in rows if r["status"] not in ("completed", "early_stopped")]
     recorded = (run_dir / "sweep.yaml").read_text()
     assert str(project) in recorded and "data_root: data\n" not in recorded     # paths recorded absolute
-    report = subprocess.run([sys.executable, "-m", "analysis", f"runs/{name}"], cwd=project, capture_output=True,
-                            text=True, timeout=300)
+    report = subprocess.run([sys.executable, "-X", "importtime", "-m", "analysis", f"runs/{name}"], cwd=project,
+                            capture_output=True, text=True, timeout=300)
     assert report.returncode == 0, report.stderr[-3000:]
+    imported = [line.rsplit("|", 1)[-1].strip() for line in report.stderr.splitlines() if line.startswith("import time:")]
+    assert "analysis.report" in imported and not [m for m in imported if m.split(".")[0] == "raycnn"]  # reads outputs only
     assert (run_dir / "report" / "report.html").stat().st_size > 10_000
     assert json.loads((run_dir / "report" / "findings.json").read_text())["leaderboard"]

@@ -18,6 +18,7 @@ from raycnn.config import DataConfig
 from raycnn.data import load_dataset
 from raycnn.sweep.storage import run_work_root
 from raycnn.sweep.trainable import HOLD
+from raycnn.sweep.tune_bridge import LOOPBACK_SWITCH
 from raycnn.tensorboard import EPOCH_TAGS, STATUS_CODES
 
 pytestmark = pytest.mark.slow
@@ -29,9 +30,12 @@ STATE_BYTES = 200_000   # Tune's state of the faults sweep's five trials: 130 kB
 def start_sweep(*args: str, hold: str = "") -> subprocess.Popen:
     """The sweep CLI in its own process group, so a test can kill it and every process it started. `hold`:
     where its trials wait for a file (RAYCNN_TEST_HOLD, see raycnn/sweep/trainable.py)."""
+    # as a user's shell: the CLI keeps a Ray it starts on loopback itself; one that joins the test's own
+    # cluster (started in this process, on loopback) needs the switch too, to reach it at 127.0.0.1
+    env = {k: v for k, v in os.environ.items() if k != LOOPBACK_SWITCH or "--address" in args}
     return subprocess.Popen([sys.executable, "-m", "raycnn.sweep", *args], cwd=REPO, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
-                            env={**os.environ, "PYTHONPATH": str(REPO), HOLD: hold})
+                            env={**env, "PYTHONPATH": str(REPO), HOLD: hold})
 
 
 def finish(process: subprocess.Popen, timeout: float = 400) -> tuple[int, str, str]:
@@ -75,6 +79,7 @@ def test_quickstart_sweep_writes_consistent_tables(tmp_path):
                                         "--set", "fixed.train.epochs=3", "--set", "scheduler.grace_period=1",
                                         "--set", "max_concurrent=1"))
     assert code == 0, err[-3000:]
+    assert "not only on 127.0.0.1" not in err            # the Ray it started listened on loopback alone
     run_dir = tmp_path / "quickstart"
     assert f"tensorboard --logdir {run_dir}" in out and " pending, " in out and "stopped early" in out
     trials = table(run_dir, "trials")

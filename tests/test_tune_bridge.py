@@ -4,6 +4,8 @@ Ray version and what changed: what raycnn relies on where Tune has no public API
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import time
 
 import pytest
@@ -129,6 +131,16 @@ def test_stop_tune_ends_fit_and_a_restore_runs_the_trial_again(tmp_path, local_r
     grid = tune.Tuner.restore(str(tmp_path / "stop"), steps, resume_unfinished=True).fit()
     assert grid[0].metrics.get("step") == 39, broke(
         "a trial stopped through Tune's interrupt is not run again by Tuner.restore(resume_unfinished=True)")
+
+
+def test_a_local_ray_is_kept_on_loopback():
+    script = ("from raycnn.sweep.tune_bridge import keep_ray_on_loopback; switched = keep_ray_on_loopback(); "
+              "import ray.util; print(switched, ray.util.get_node_ip_address())")
+    env = {k: v for k, v in os.environ.items() if k != tune_bridge.LOOPBACK_SWITCH}
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
+    assert done.stdout.split() == ["True", "127.0.0.1"], broke(
+        f"{tune_bridge.LOOPBACK_SWITCH}=0 no longer gives a local Ray the address 127.0.0.1 ({done.stdout.strip()}"
+        f"{done.stderr.strip()[-300:]})")
 
 
 def test_quiet_tune_logs_filter_on_tunes_own_logger():

@@ -24,7 +24,7 @@ from raycnn.sweep.expand import MAX_TRIALS, check_trial_count, expand_trials
 from raycnn.sweep.hyperband import asha_epochs, bracket_epochs, fill_brackets, hyperband_brackets
 from raycnn.sweep.spec import SweepConfig, TrialSpec, sweep_from_dict
 from raycnn.sweep.sweepfile import read_sweep_yaml
-from raycnn.sweep.validate import find_problems
+from raycnn.sweep.validate import check_schedule, find_problems
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -145,6 +145,7 @@ def run(argv: list[str] | None = None) -> int:
     sweep = load_with_overrides(args)
     check_trial_count(sweep, args.max_trials)
     trials = expand_trials(sweep)
+    check_schedule(sweep, trials)
     problems = find_problems(sweep, trials)
     if problems and sweep.skip_invalid:
         print(f"skip_invalid: dropping {len(problems)} trial(s) that cannot run:")

@@ -16,7 +16,7 @@ from raycnn.sweep.results import table_folder
 from raycnn.sweep.runfiles import run_directory, write_run_files
 from raycnn.sweep.spec import SweepConfig, TrialSpec
 from raycnn.sweep.storage import RESULTS, RunStorage, tensorboard_logdir
-from raycnn.sweep.tune_bridge import quiet_tune_logs
+from raycnn.sweep.tune_bridge import keep_ray_on_loopback, quiet_tune_logs
 from raycnn.sweep.tuner import ALONE, build_tuner
 
 
@@ -24,6 +24,8 @@ TRIAL_STOP_WAIT_S = 3600
 
 
 def start_ray(address: str | None) -> None:
+    if address is None:
+        keep_ray_on_loopback()          # before Ray is imported: it reads the switch once
     import ray
 
     from raycnn.config import absolute_path
@@ -49,21 +51,28 @@ def start_ray(address: str | None) -> None:
         # traffic stays on loopback (no firewall prompt, nothing listening on the network)
         ray.init(address="local", include_dashboard=False, log_to_driver=False, logging_level="ERROR",
                  runtime_env=workers, _node_ip_address="127.0.0.1")
+        _warn_unless_loopback(ray.util.get_node_ip_address(), ray.__version__)
     else:
         ray.init(address=address, log_to_driver=False, logging_level="ERROR", runtime_env=workers)
+
+
+def _warn_unless_loopback(node_ip: str, version: str) -> None:
+    if node_ip != "127.0.0.1":
+        print(f"raycnn: warning: Ray {version} listens on {node_ip}, not only on 127.0.0.1 (see "
+              f"raycnn/sweep/tune_bridge.py); run this sweep on a trusted network only", file=sys.stderr)
 
 
 def run_sweep(sweep: SweepConfig, trials: list[TrialSpec], address: str | None, resume: bool) -> int:
     """Run (or resume) the sweep; returns the exit code: 0; 1 if any trial ended in error or the disk
     filled; 130 if it was stopped (Ctrl-C, SIGTERM) before every trial ended."""
-    import ray
-
     from raycnn.sweep import interrupt
 
     started = time.monotonic()
     run_dir = run_directory(sweep)
     storage = RunStorage(run_dir)
     start_ray(address)
+    import ray                                   # after start_ray, which sets what Ray reads on import
+
     interrupt.install()
     try:
         clean_work_folders(run_dir, address)     # what trials of a killed session left

@@ -18,18 +18,26 @@ upgrading Ray.
 4. `tune_state_files`: the experiment state a `Tuner.restore` reads (RUN_DIR/experiment_state-*.json),
    checked before a resume so that a torn file is one line, not Tune's traceback.
 5. `quiet_tune_logs`: two records Tune logs that raycnn replaces with its own lines.
-6. (in raycnn.sweep.tables) `Callback.get_state` is called when Tune saves its experiment state:
+6. `keep_ray_on_loopback`: a one-machine Ray on 127.0.0.1 only. On Linux Ray turns
+   `ray.init(_node_ip_address="127.0.0.1")` into the machine's network address and its GCS, raylet and
+   workers listen on every interface (code execution for anyone on the network: Ray has no authentication).
+   The switch Ray itself uses on macOS and Windows (RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0, read when Ray is
+   first imported) keeps every Ray process on loopback.
+7. (in raycnn.sweep.tables) `Callback.get_state` is called when Tune saves its experiment state:
    ResultTables writes the tables then, so they are never behind what a resume starts from.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import signal
+import sys
 from pathlib import Path
 from typing import Callable
 
 TUNE_SIGNAL_MODULE = "ray.tune.tune"          # where Tune's interrupt handler is defined
+LOOPBACK_SWITCH = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"    # ray._private.ray_constants.ENABLE_RAY_CLUSTER
 STATE_GLOB = "experiment_state-*.json"
 QUIET_MESSAGES = ("Trials did not complete",)            # always replaced by raycnn's summary
 STORAGE_FULL_MESSAGES = ("Experiment state snapshotting failed",)   # replaced once a full disk stopped the sweep
@@ -96,3 +104,12 @@ def quiet_tune_logs(storage_full: Callable[[], bool]) -> None:
         return not (message.startswith(QUIET_MESSAGES) or (storage_full() and message.startswith(STORAGE_FULL_MESSAGES)))
 
     logging.getLogger(TUNE_SIGNAL_MODULE).addFilter(keep)
+
+
+def keep_ray_on_loopback() -> bool:
+    """Before this process first imports Ray: the Ray it starts uses 127.0.0.1 (node address, every port).
+    False (nothing changed) where Ray is imported already or the switch is set."""
+    if "ray" in sys.modules or LOOPBACK_SWITCH in os.environ:
+        return False
+    os.environ[LOOPBACK_SWITCH] = "0"
+    return True

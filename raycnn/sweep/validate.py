@@ -1,4 +1,5 @@
-"""Check every trial of a sweep before Ray starts: data present or downloadable, model buildable.
+"""Check every trial of a sweep before Ray starts: data present or downloadable, model buildable; and the
+schedule the trials make (ASHA's first rung within the longest trial).
 
 Models are built for their shapes only (raycnn.models.build_for_shapes), once per distinct architecture x
 options x kernel size x input shape; datasets are described once each.
@@ -10,7 +11,7 @@ from dataclasses import dataclass
 
 
 from raycnn.data import describe_dataset
-from raycnn.errors import RaycnnError
+from raycnn.errors import ConfigError, RaycnnError
 from raycnn.models import build_for_shapes
 from raycnn.sweep.spec import SweepConfig, TrialSpec
 
@@ -19,6 +20,18 @@ from raycnn.sweep.spec import SweepConfig, TrialSpec
 class Problem:
     trial: TrialSpec
     message: str
+
+
+def check_schedule(sweep: SweepConfig, trials: list[TrialSpec]) -> None:
+    """ASHA stops trials from scheduler.grace_period epochs on, which must not be past the longest trial."""
+    if sweep.scheduler.kind != "asha" or not trials:
+        return
+    longest = sweep.scheduler.max_epochs or max(t.config.train.epochs for t in trials)
+    if sweep.scheduler.grace_period > longest:
+        raise ConfigError(f"{sweep.source}: scheduler.grace_period {sweep.scheduler.grace_period} is past the "
+                          f"{longest} epoch{'s' if longest > 1 else ''} of the longest trial; lower it "
+                          f"(--set scheduler.grace_period={longest}) "
+                          f"or raise train.epochs")
 
 
 def find_problems(sweep: SweepConfig, trials: list[TrialSpec]) -> list[Problem]:
