@@ -68,6 +68,9 @@ def bare_worker(trials: int, storage: str) -> None:
     """Ray Tune's documented pattern around the same fit(): what a user writes by hand."""
     import dataclasses
 
+    from raycnn.sweep.tune_bridge import keep_ray_on_loopback
+
+    keep_ray_on_loopback()                  # as the sweep CLI does: its Ray on 127.0.0.1 only
     import ray
     from ray import tune
 
