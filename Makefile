@@ -1,15 +1,16 @@
 # `make run`: set up .venv, install raycnn, run the offline quickstart sweep (digits, Ray Tune, ASHA)
 #             and its report (python -m analysis).
 # `make test`: set up .venv, install raycnn with its test tools, check the code (ruff, import contracts in
-#             pyproject.toml), run the test suite on two pytest-xdist workers, handed tests one at a time
-#             (--maxschedchunk 1: xdist's default first chunks gave every slow test to one worker);
+#             pyproject.toml), run the test suite on three pytest-xdist workers (on two cores: a third fills
+#             the seconds a Ray sweep waits on its processes; 8.3 min against 9.3 with two), handed tests one
+#             at a time (--maxschedchunk 1: xdist's default first chunks gave every slow test to one worker);
 #             PYTEST_WORKERS=-n0: one process; PYTEST_ARGS=... passes more options to pytest.
 # `make test-all`: the suite plus every shipped sweep file run end to end through Ray (slow: ~20 min more).
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.raycnn-installed
-PYTEST_WORKERS ?= -n 2 --dist load --maxschedchunk 1
+PYTEST_WORKERS ?= -n 3 --dist load --maxschedchunk 1
 
 .PHONY: run test test-all bench clean
 
