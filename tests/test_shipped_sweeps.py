@@ -52,8 +52,8 @@ RUNS = {
     "fashion_mnist": (["fixed.data.data_root=DATA", "fixed.data.subset=0.02", "seeds=1"], "shared"),
     "flowers17": (["fixed.data.data_path=DATA/flowers17", "fixed.data.subset=0.05"], "shared"),
     "alexnet_original": (["fixed.data.data_path=STANDIN5", "seeds=1"], "synthetic"),
-    "cifar100_kernels": (["fixed.data.dataset=imagefolder", "fixed.data.data_path=STANDIN100", "seeds=1"], "synthetic"),
-    "tuned_kernels": (["fixed.data.data_path=STANDIN100", "fixed.data.dataset=imagefolder", "tune.num_samples=2",
+    "cifar100_kernels": (["fixed.data.dataset=imagefolder", "fixed.data.data_path=STANDIN32", "seeds=1"], "synthetic"),
+    "tuned_kernels": (["fixed.data.data_path=STANDIN32", "fixed.data.dataset=imagefolder", "tune.num_samples=2",
                        "tune.confirm_seeds=1", "scheduler.grace_period=1"], "synthetic"),
 }
 END_TO_END = {"kernels"}   # a relative data root across three datasets and ASHA (a model file from a project
@@ -74,7 +74,9 @@ def project(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("project")
     shutil.copytree(REPO / "examples", folder / "examples")
     stand_in(folder / "standin5", classes=5, per_class=4, size=64)
-    stand_in(folder / "standin100", classes=100, per_class=3, size=32)
+    # CIFAR-100's stand-in: 32x32 like it, 20 classes (a 100-class head changes nothing a trial does here, and
+    # the CIFAR-100 recipe's model took 8-14 s a configuration on 100; 100 classes: the faults sweep)
+    stand_in(folder / "standin32", classes=20, per_class=3, size=32)
     return folder
 
 
@@ -96,7 +98,7 @@ def sweep_cli(project: Path, *args: str) -> subprocess.CompletedProcess:
 
 def overrides(project: Path, name: str) -> list[str]:
     data = os.path.relpath(SHARED_DATASETS, project)
-    swap = {"DATA": data, "STANDIN5": "standin5", "STANDIN100": "standin100"}
+    swap = {"DATA": data, "STANDIN5": "standin5", "STANDIN32": "standin32"}
     found = []
     for item in TINY + RUNS[name][0]:
         for word, path in swap.items():
