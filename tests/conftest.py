@@ -136,7 +136,20 @@ def fill_disk(folder: Path, leave_bytes: int = 0) -> Path:
     return filler
 
 
+# the slow tests that took longest, longest first (CPU seconds each, run alone, 2-core AMD EPYC, 2026-12-05)
+LONGEST = ("test_a_simulated_gpu_cluster",        # 88: three Ray nodes
+           "test_a_killed_worker_is_retried",     # 88: W&B's logging actor per trial
+           "test_bohb_pauses",                    # 86
+           "test_shipped_sweep_runs_end_to_end",  # 76: three datasets decoded
+           "test_digits_sweep_report",            # 69: two sweeps
+           "test_killed_sweep_resumes")           # 61
+
+
 def pytest_collection_modifyitems(items):
-    """The slow tests (real Ray sweeps) first: pytest-xdist then spreads the many quick ones over the workers
-    at the end, instead of one worker finishing a long sweep alone while the other idles."""
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+    """The slow tests (real Ray sweeps) first, the longest of them first: pytest-xdist then spreads the many
+    quick ones over the workers at the end, instead of one worker finishing a long sweep alone while the
+    others idle."""
+    def order(item) -> tuple[bool, int]:
+        rank = next((i for i, name in enumerate(LONGEST) if item.name.startswith(name)), len(LONGEST))
+        return item.get_closest_marker("slow") is None, rank
+    items.sort(key=order)
