@@ -20,7 +20,8 @@ upgrading Ray.
 5. `quiet_tune_logs`: two records Tune logs that raycnn replaces with its own lines.
 6. `keep_ray_on_loopback`: a one-machine Ray on 127.0.0.1 only. On Linux Ray turns
    `ray.init(_node_ip_address="127.0.0.1")` into the machine's network address and its GCS, raylet and
-   workers listen on every interface (code execution for anyone on the network: Ray has no authentication).
+   workers listen on every interface (code execution for anyone on the network: by default Ray
+   authenticates no one).
    The switch Ray itself uses on macOS and Windows (RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0, read when Ray is
    first imported) keeps every Ray process on loopback.
 7. (in raycnn.sweep.tables) `Callback.get_state` is called when Tune saves its experiment state:
