@@ -110,7 +110,7 @@ def test_dry_run_lists_trials_and_budget():
     ("name: x\nquestion: q\nfixed: {model: {arch: alexnet}}\n", "1 trial(s) cannot run"),
     ("name: x\nquestion: q\nfixed: {data: {dataset: cifar10, data_root: /nonexistent, download: false}}\n",
      "files not found in /nonexistent"),
-    ("name: x\nquestion: q\nfixed: {train: {epochs: 1}}\nspace: {train.lr: [0.1, 0.01]}\n"   # ASHA's assert, once
+    ("name: x\nquestion: q\nfixed: {train: {epochs: 1}}\nspace: {train.lr: [0.1, 0.01]}\n"  # was a traceback, after Ray
      "scheduler: {kind: asha, grace_period: 3}\n", "scheduler.grace_period 3 is past the 1 epoch of the longest trial"),
 ])
 def test_bad_sweep_files_exit_2_before_ray(tmp_path, content, message):

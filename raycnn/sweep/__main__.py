@@ -21,7 +21,7 @@ from raycnn.cli import OneLineParser, run_cli
 from raycnn.errors import ConfigError
 from raycnn.yamlfile import load_yaml
 from raycnn.sweep.expand import MAX_TRIALS, check_trial_count, expand_trials
-from raycnn.sweep.hyperband import asha_epochs, bracket_epochs, fill_brackets, hyperband_brackets
+from raycnn.sweep.hyperband import asha_epochs, bracket_epochs, fill_brackets, hyperband_brackets, scheduler_max_t
 from raycnn.sweep.spec import SweepConfig, TrialSpec, sweep_from_dict
 from raycnn.sweep.sweepfile import read_sweep_yaml
 from raycnn.sweep.validate import check_schedule, find_problems
@@ -127,7 +127,7 @@ def print_tuned(sweep: SweepConfig, trials: list[TrialSpec]) -> None:
 
 def print_brackets(sweep: SweepConfig, trials: list[TrialSpec]) -> None:
     """BOHB's HyperBand brackets in each cell, which of them a cell's trials fill, and the epochs spent."""
-    max_t = sweep.scheduler.max_epochs or max(t.config.train.epochs for t in trials)
+    max_t = scheduler_max_t(sweep, trials)
     eta = sweep.scheduler.reduction_factor
     brackets = hyperband_brackets(max_t, eta)
     used = fill_brackets(brackets, sweep.tune.num_samples)

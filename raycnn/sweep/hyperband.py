@@ -53,6 +53,11 @@ def bracket_epochs(live: int, size: int, rung: int, max_t: int, eta: int) -> int
     return spent
 
 
+def scheduler_max_t(sweep: SweepConfig, trials: list[TrialSpec]) -> int:
+    """The epochs the scheduler plans to (Tune's max_t): scheduler.max_epochs, else the longest trial's."""
+    return sweep.scheduler.max_epochs or max(t.config.train.epochs for t in trials)
+
+
 def asha_epochs(sweep: SweepConfig, trials: list[TrialSpec]) -> int:
     """Epochs ASHA spends when each rung keeps 1/reduction_factor of the trials that reach it."""
     factor = sweep.scheduler.reduction_factor

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 
+from raycnn.sweep.hyperband import scheduler_max_t
 from raycnn.sweep.runfiles import code_copy, run_directory, trial_dicts, user_code
 from raycnn.sweep.spec import SweepConfig, TrialSpec
 from raycnn.sweep.storage import RESULTS, RunStorage, shared_board
@@ -39,7 +40,7 @@ def build_tuner(sweep: SweepConfig, trials: list[TrialSpec], resume: bool, stage
     trainable = tune.with_resources(run_trial, {"cpu": sweep.resources.cpus, "gpu": max(share, sweep.resources.gpus)})
     if resume:
         return tune.Tuner.restore(experiment, trainable, resume_unfinished=True, resume_errored=True)
-    max_epochs = sweep.scheduler.max_epochs or max(t.config.train.epochs for t in trials)
+    max_epochs = scheduler_max_t(sweep, trials)
     asha = dict(time_attr=TIME_ATTR, metric=METRIC, mode="max", max_t=max_epochs,
                 grace_period=sweep.scheduler.grace_period, reduction_factor=sweep.scheduler.reduction_factor)
     scheduler = ASHAScheduler(**asha) if sweep.scheduler.kind == "asha" and stage is None else FIFOScheduler()

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from raycnn.data import describe_dataset
 from raycnn.errors import ConfigError, RaycnnError
 from raycnn.models import build_for_shapes
+from raycnn.sweep.hyperband import scheduler_max_t
 from raycnn.sweep.spec import SweepConfig, TrialSpec
 
 
@@ -26,7 +27,7 @@ def check_schedule(sweep: SweepConfig, trials: list[TrialSpec]) -> None:
     """ASHA stops trials from scheduler.grace_period epochs on, which must not be past the longest trial."""
     if sweep.scheduler.kind != "asha" or not trials:
         return
-    longest = sweep.scheduler.max_epochs or max(t.config.train.epochs for t in trials)
+    longest = scheduler_max_t(sweep, trials)
     if sweep.scheduler.grace_period > longest:
         raise ConfigError(f"{sweep.source}: scheduler.grace_period {sweep.scheduler.grace_period} is past the "
                           f"{longest} epoch{'s' if longest > 1 else ''} of the longest trial; lower it "
