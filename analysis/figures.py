@@ -188,7 +188,8 @@ def confusion(counts: np.ndarray, classes: tuple[str, ...], title: str, path: Pa
                 ax.text(p, t, str(int(counts[t, p])), ha="center", va="center", fontsize=7,
                         color="white" if shares[t, p] > 0.5 else "black")
     ax.set_xlabel("predicted")
-    ax.set_ylabel("true (rows sum to 1)")
+    ax.set_ylabel("true (colour: share of the row; numbers: test images)" if len(classes) <= 20
+                  else "true (colour: share of the row)")
     ax.set_title(title, fontsize=9)
     _save(fig, path)
 
