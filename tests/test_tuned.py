@@ -92,41 +92,6 @@ def test_dry_run_shows_cells_and_both_stages(tmp_path):
             "brackets stop trials as designed") in out
 
 
-@pytest.mark.slow
-def test_a_search_per_cell_then_confirms_each_cells_best_with_fresh_seeds(tmp_path):
-    """TPE, two cells, two trials at a time; a kill and --resume mid-search: the BOHB test below (the same
-    per-cell searchers, with paused trials too); a restored searcher alone: tests/test_cells.py."""
-    sweep = write_sweep(tmp_path / "tuned.yaml", TUNED)
-    run_dir = tmp_path / "runs" / "test"
-    code, out, err = finish(start_sweep(str(sweep), "--storage", str(tmp_path / "runs")))
-    assert code == 0, err[-3000:]
-    rows = {r["trial_id"]: r for r in table(run_dir, "trials")}
-    tune = [r for r in rows.values() if r["stage"] == "tune"]
-    confirm = [r for r in rows.values() if r["stage"] == "confirm"]
-    assert sorted(r["trial_id"] for r in tune) == [f"t{i:04d}" for i in range(1, 9)]
-    assert all(r["status"] == "completed" and r["tuned"] for r in tune)
-    values = [json.loads(r["tuned"])["train.lr"] for r in tune]
-    assert len(set(values)) == 8 and all(0.0003 <= v <= 0.01 for v in values)
-    searches = json.loads((run_dir / "results" / "searches.json").read_text())  # each cell's searcher, as saved
-    assert {c: (s["given"], s["observed"]) for c, s in searches.items()} == {
-        "custom_cnn-digits-flip_shift-k3-s0": (4, 4), "custom_cnn-digits-flip_shift-k5-s0": (4, 4)}
-    assert len(confirm) == 4 and {r["seed"] for r in confirm} == {1, 2}                  # fresh seeds
-    assert min(r["started_at"] for r in confirm) >= max(r["ended_at"] for r in tune)     # after every search
-    for cell in {r["cell"] for r in tune}:                   # each cell confirms its own best tuning values
-        best = max((r for r in tune if r["cell"] == cell), key=lambda r: r["best_val_accuracy"])
-        assert {r["tuned"] for r in confirm if r["cell"] == cell} == {json.dumps(json.loads(best["tuned"]))}
-
-    done = analysis_cli(run_dir, "--out", tmp_path / "report")
-    assert done.returncode == 0, done.stderr[-2000:]
-    findings = json.loads((tmp_path / "report" / "findings.json").read_text())
-    compared = {k.split("/")[1] for r in findings["leaderboard"] for k in r["trials"]}
-    assert compared <= {r["trial_id"] for r in confirm}                                # confirm trials only
-    (kernel,) = [e for e in findings["kernel_effects"] if e["class"] is None]
-    assert kernel["pairs"] == 2 and kernel["seeds"] == 2      # k5 vs k3, matched by seed despite their own lr
-    assert [len(c["best_so_far"]) for c in findings["tuning"]] == [4, 4]
-    assert (tmp_path / "report" / "figures" / "tuning-digits.png").exists()
-
-
 def test_per_makes_the_cells_and_searches_the_other_space_keys(tmp_path):
     from raycnn.sweep.expand import expand_trials
     from raycnn.sweep.spec import load_sweep
@@ -196,6 +161,10 @@ def test_a_pareto_search_runs_every_trial_confirms_each_cells_front_and_reports_
 
 @pytest.mark.slow
 def test_bohb_pauses_stops_and_resumes_trials_per_cell_across_a_kill(tmp_path):
+    """The single-objective tuned comparison through Ray, end to end: two cells, each with its own BOHB
+    search and brackets, a kill -9 and --resume mid-search, then each cell's best confirmed with fresh seeds
+    and the report on the confirm trials only. Optuna's TPE through Ray: the Pareto test above; the per-cell
+    searchers and brackets in seconds, with a fake controller: tests/test_cells.py."""
     sweep = write_sweep(tmp_path / "bohb.yaml", BOHB)
     run_dir = tmp_path / "runs" / "test"
     process = start_sweep(str(sweep), "--storage", str(tmp_path / "runs"))
@@ -218,7 +187,8 @@ def test_bohb_pauses_stops_and_resumes_trials_per_cell_across_a_kill(tmp_path):
     assert all(r["status"] in ended and r["tuned"] for r in tune)
     for trial_id, row in done_before.items():                # an ended trial was not run again
         assert (rows[trial_id]["tuned"], rows[trial_id]["started_at"]) == (row["tuned"], row["started_at"])
-    assert len({r["tuned"] for r in tune}) == 8
+    values = [json.loads(r["tuned"])["train.lr"] for r in tune]
+    assert len(set(values)) == 8 and all(0.0003 <= v <= 0.01 for v in values)
     assert sum(r["stop_reason"] == "hyperband" for r in tune) >= 2
     assert sum(r["epochs_completed"] for r in tune) < 32      # the brackets spent less than every trial's 4 epochs
     for r in tune:                                          # every epoch of a paused and continued trial is there
@@ -229,8 +199,20 @@ def test_bohb_pauses_stops_and_resumes_trials_per_cell_across_a_kill(tmp_path):
         "custom_cnn-digits-flip_shift-k3-s0": (4, 4), "custom_cnn-digits-flip_shift-k5-s0": (4, 4)}
     confirm = [r for r in rows.values() if r["stage"] == "confirm"]
     assert len(confirm) == 4 and all(r["status"] == "completed" and r["epochs_completed"] == 4 for r in confirm)
-    assert min(r["started_at"] for r in confirm) >= max(r["ended_at"] for r in tune)
+    assert min(r["started_at"] for r in confirm) >= max(r["ended_at"] for r in tune)    # after every search
+    assert {r["seed"] for r in confirm} == {1, 2}                                        # fresh seeds
+    for cell in {r["cell"] for r in tune}:       # each cell confirms its own best values (full runs first)
+        mine = [r for r in tune if r["cell"] == cell]
+        best = max([r for r in mine if r["status"] == "completed"] or mine, key=lambda r: r["best_val_accuracy"])
+        assert {r["tuned"] for r in confirm if r["cell"] == cell} == {json.dumps(json.loads(best["tuned"]))}
 
     done = analysis_cli(run_dir, "--out", tmp_path / "report")
     assert done.returncode == 0, done.stderr[-2000:]
     assert "stopped early by BOHB's HyperBand" in (tmp_path / "report" / "report.md").read_text()
+    findings = json.loads((tmp_path / "report" / "findings.json").read_text())
+    compared = {k.split("/")[1] for r in findings["leaderboard"] for k in r["trials"]}
+    assert compared <= {r["trial_id"] for r in confirm}                                # confirm trials only
+    (kernel,) = [e for e in findings["kernel_effects"] if e["class"] is None]
+    assert kernel["pairs"] == 2 and kernel["seeds"] == 2      # k5 vs k3, matched by seed despite their own lr
+    assert [len(c["best_so_far"]) for c in findings["tuning"]] == [4, 4]
+    assert (tmp_path / "report" / "figures" / "tuning-digits.png").exists()
