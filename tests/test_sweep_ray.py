@@ -273,6 +273,8 @@ trackers: [wandb]
     rows = wait_for_trials(run_dir, process, "both trials held 2 epochs in", lambda rows: len(rows) == 2 and all(
         r["status"] == "running" and r["epochs_completed"] == 2 and r["pid"] for r in rows))
     victim = rows[0]
+    for row in rows:                     # how long Tune waits for a stopped trial's epoch: set by raycnn, inherited
+        assert b"TUNE_FUNCTION_THREAD_TIMEOUT_S=3600\0" in Path(f"/proc/{row['pid']}/environ").read_bytes()
     os.kill(victim["pid"], signal.SIGKILL)              # its process only (OOM killer, a crash): not the sweep
     first.touch()
     wait_for_trials(run_dir, process, "the killed trial trained on from its checkpoint", lambda rows: all(

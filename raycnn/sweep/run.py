@@ -44,16 +44,18 @@ def start_ray(address: str | None) -> None:
     quiet_tune_logs(lambda: (interrupt.stop_reason() or "").startswith("storage full"))
     # A trial the scheduler stops goes on with its epoch until its next report; Tune waits this long for it
     # before giving its process to the next trial (default 2 s: a longer epoch made that trial abort, unrun)
-    workers = {"env_vars": {"TUNE_FUNCTION_THREAD_TIMEOUT_S": os.environ.get("TUNE_FUNCTION_THREAD_TIMEOUT_S",
-                                                                             str(TRIAL_STOP_WAIT_S))}}
+    stop_wait = os.environ.setdefault("TUNE_FUNCTION_THREAD_TIMEOUT_S", str(TRIAL_STOP_WAIT_S))
     if address is None:
         # "local": never join a stale cluster named in Ray's temp folder (ray_current_cluster); one machine's
-        # traffic stays on loopback (no firewall prompt, nothing listening on the network)
+        # traffic stays on loopback (no firewall prompt, nothing listening on the network). Its workers inherit
+        # this environment; a runtime_env would make Ray discard the workers it starts beside the raylet and
+        # start each trial's process anew
         ray.init(address="local", include_dashboard=False, log_to_driver=False, logging_level="ERROR",
-                 runtime_env=workers, _node_ip_address="127.0.0.1")
+                 _node_ip_address="127.0.0.1")
         _warn_unless_loopback(ray.util.get_node_ip_address(), ray.__version__)
     else:
-        ray.init(address=address, log_to_driver=False, logging_level="ERROR", runtime_env=workers)
+        ray.init(address=address, log_to_driver=False, logging_level="ERROR",
+                 runtime_env={"env_vars": {"TUNE_FUNCTION_THREAD_TIMEOUT_S": stop_wait}})
 
 
 def _warn_unless_loopback(node_ip: str, version: str) -> None:
