@@ -136,20 +136,37 @@ def fill_disk(folder: Path, leave_bytes: int = 0) -> Path:
     return filler
 
 
-# the slow tests that took longest, longest first (CPU seconds each, run alone, 2-core AMD EPYC, 2026-12-05)
-LONGEST = ("test_a_simulated_gpu_cluster",        # 88: three Ray nodes
-           "test_a_killed_worker_is_retried",     # 88: W&B's logging actor per trial
-           "test_bohb_pauses",                    # 86
-           "test_shipped_sweep_runs_end_to_end",  # 76: three datasets decoded
-           "test_digits_sweep_report",            # 69: two sweeps
-           "test_killed_sweep_resumes")           # 61
+# every slow test, longest first (seconds each in a full run on three workers, 2-core AMD EPYC, 2026-12-05)
+LONGEST = ("test_bohb_pauses",                    # 128: two sweeps, BOHB's brackets, the report
+           "test_a_simulated_gpu_cluster",        # 122: three Ray nodes
+           "test_a_killed_worker_is_retried",     # 119: W&B's logging actor per trial
+           "test_digits_sweep_report",            # 118: two sweeps, three reports
+           "test_shipped_sweep_runs_end_to_end",  # 85: three datasets decoded
+           "test_killed_sweep_resumes",           # 84
+           "test_a_pareto_search",                # 82
+           "test_a_disk_that_fills",              # 70
+           "test_quickstart_sweep",               # 60
+           "test_diverged_oom",                   # 50
+           "test_a_model_from_a_file_runs",       # 47
+           "test_cifar10_folder_trains")          # 25
+
+
+# the quick tests that take longest (seconds each, `-m "not slow"` on two workers, same machine and day): first
+# among the quick ones, so that the last test a worker takes is a short one
+QUICK_LONGEST = ("test_shipped_sweep_plans_and_each_configuration_trains_from_a_project_folder[flowers17]",  # 29
+                 "test_cifar10_class_folders",                       # 14: CIFAR-10 decoded, if no test did yet
+                 "test_shipped_sweep_plans",                         # 2-9 each, 16 files
+                 "test_a_torchvision_dataset_by_name",               # 8
+                 "test_one_run_writes_result",                       # 6
+                 "test_stop_tune_ends_fit")                          # 6
 
 
 def pytest_collection_modifyitems(items):
     """The slow tests (real Ray sweeps) first, the longest of them first: pytest-xdist then spreads the many
     quick ones over the workers at the end, instead of one worker finishing a long sweep alone while the
-    others idle."""
+    others idle; among the quick ones too, the longest first."""
     def order(item) -> tuple[bool, int]:
-        rank = next((i for i, name in enumerate(LONGEST) if item.name.startswith(name)), len(LONGEST))
-        return item.get_closest_marker("slow") is None, rank
+        slow = item.get_closest_marker("slow") is not None
+        ranked = LONGEST if slow else QUICK_LONGEST
+        return not slow, next((i for i, name in enumerate(ranked) if item.name.startswith(name)), len(ranked))
     items.sort(key=order)

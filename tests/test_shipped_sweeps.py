@@ -50,7 +50,7 @@ RUNS = {
     "sample25": (["fixed.data.data_root=DATA", "fixed.data.subset=0.02", "seeds=1"], "shared"),
     "augmentation": (["fixed.data.data_root=DATA", "fixed.data.subset=0.02", "seeds=1"], "shared"),
     "fashion_mnist": (["fixed.data.data_root=DATA", "fixed.data.subset=0.02", "seeds=1"], "shared"),
-    "flowers17": (["fixed.data.data_path=DATA/flowers17", "fixed.data.subset=0.05"], "shared"),
+    "flowers17": (["fixed.data.data_path=DATA/flowers17", "fixed.data.subset=0.03"], "shared"),   # 1 image a class
     "alexnet_original": (["fixed.data.data_path=STANDIN5", "seeds=1"], "synthetic"),
     "cifar100_kernels": (["fixed.data.dataset=imagefolder", "fixed.data.data_path=STANDIN32", "seeds=1"], "synthetic"),
     "tuned_kernels": (["fixed.data.data_path=STANDIN32", "fixed.data.dataset=imagefolder", "tune.num_samples=2",
