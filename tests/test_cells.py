@@ -128,6 +128,30 @@ def test_a_pareto_search_tells_each_cell_every_objective_and_takes_a_slot_that_e
     assert [t.values for t in after.inner["a"]._ot_study.best_trials] == [[0.9, 300.0]]
 
 
+def test_a_trial_stopped_after_tunes_trial_list_was_copied_comes_back_and_its_searcher_is_not_told_twice(tmp_path):
+    """After a kill, Tune's copy of its trial list in the run folder can be older than its copy of the searcher
+    (it copies them one by one in the background): a trial that HyperBand stopped while paused (its cell's
+    BOHB was told it ended) comes back paused, is resumed, reports and ends again. Seen on 2026-12-05: the
+    resumed sweep died in TuneBOHB with KeyError on that trial's id."""
+    before = searcher(kind="bohb", per_cell=2)
+    assert before.suggest("T0") and before.suggest("T1")
+    at = lambda epoch: {"val_accuracy": 0.1 * epoch, "epoch": epoch, "training_iteration": epoch,
+                        "hyperband_info": {"budget": epoch}}
+    before.on_trial_result("T0", at(1))
+    before.on_pause("T0")
+    before.on_trial_complete("T0", at(1))                  # HyperBand stopped it, paused
+    before.save(str(tmp_path / "searcher.pkl"))
+    after = searcher(kind="bohb", per_cell=2)
+    after.restore(str(tmp_path / "searcher.pkl"))
+    after.on_unpause("T0")                                 # Tune's older list: paused, so resumed
+    after.on_trial_result("T0", at(2))
+    after.on_pause("T0")
+    after.on_trial_complete("T0", at(2))
+    after.on_trial_result("T1", at(1))                     # the other cell's trial still reaches its BOHB
+    after.on_trial_complete("T1", at(1))
+    assert after.observed == {"a": 1, "b": 1}              # each trial counted once
+
+
 def test_bohb_limits_running_trials_not_paused_ones():
     search = searcher(kind="bohb", per_cell=4)
     assert search.set_max_concurrency(1)                    # bohb: the limit is the searcher's own

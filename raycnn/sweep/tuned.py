@@ -85,6 +85,7 @@ class CellSearcher(Searcher):
         self.inner = {cell: make_searcher(kind, space, metric, seed + i, self.objectives)
                       for i, cell in enumerate(slots)}
         self.cell_of: dict[str, str] = {}           # Tune's trial id -> cell
+        self.ended: set[str] = set()                # trials whose end their cell's searcher was told
         self.observed = {cell: 0 for cell in slots}
 
     def set_search_properties(self, metric, mode, config, **spec) -> bool:
@@ -151,14 +152,19 @@ class CellSearcher(Searcher):
             self.inner[self.cell_of[trial_id]].on_unpause(trial_id)
 
     def _suggested(self, trial_id: str) -> bool:
-        """Whether a cell's searcher suggested this trial (not a slot that kept its values after a kill)."""
-        return trial_id in self.cell_of and trial_id not in self.reused
+        """Whether a cell's searcher suggested this trial (not a slot that kept its values after a kill) and
+        still follows it. Not once it was told the trial ended: Tune copies its saved state to the run folder
+        in the background, file by file, so after a kill its trial list can be older than its searcher's
+        (a trial paused in one, stopped by HyperBand in the other); Tune then resumes the trial, and its
+        results and end reach a searcher that has let it go (TuneBOHB raised KeyError and the resume died)."""
+        return trial_id in self.cell_of and trial_id not in self.reused and trial_id not in self.ended
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
         cell = self.cell_of.get(trial_id)
         self.running.discard(trial_id)
-        if cell is None:
+        if cell is None or trial_id in self.ended:  # told once (see _suggested)
             return
+        self.ended.add(trial_id)
         usable = result is not None and all(result.get(key) is not None for key in self._keys())
         if trial_id in self.reused:                # the inner searcher never suggested it: tell it the outcome
             if usable and not error:
