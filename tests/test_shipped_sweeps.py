@@ -43,7 +43,7 @@ RUNS = {
     "tuned_digits": (["tune.num_samples=2", "tune.confirm_seeds=1", "scheduler.grace_period=1"], None),
     "bohb_digits": (["fixed.train.epochs=2", "tune.num_samples=2", "tune.confirm_seeds=1"], None),
     "pareto_digits": (["tune.num_samples=2", "tune.confirm_seeds=1", "tune.confirm_front=1"], None),
-    "kernels": (["fixed.data.data_root=DATA", "fixed.data.subset=0.02", "space.data.dataset=[mnist,fashion_mnist,cifar10]",
+    "kernels": (["fixed.data.data_root=DATA", "fixed.data.subset=0.01", "space.data.dataset=[mnist,fashion_mnist,cifar10]",
                  "space.model.kernel_size=[3]", "space.augment.preset=[flip_crop]", "scheduler.grace_period=1",
                  "max_concurrent=1"], "shared"),
     "custom_vs_alexnet": (["fixed.data.data_root=DATA", "fixed.data.subset=0.02", "seeds=1"], "shared"),

@@ -118,7 +118,7 @@ tune:
   confirm_seeds: 1
   confirm_front: 2
 resources: {cpus: 1}
-max_concurrent: 2
+max_concurrent: 1       # one trial process: the per-cell searchers' concurrency is the BOHB test's
 """
 
 
