@@ -2,8 +2,8 @@
 #             and its report (python -m analysis).
 # `make test`: set up .venv, install raycnn with its test tools, check the code (ruff, import contracts in
 #             pyproject.toml), run the test suite on three pytest-xdist workers (on two cores: a third fills
-#             the seconds a Ray sweep waits on its processes; from fresh clones 8.4-9.4 min against 9.3 with
-#             two, 2026-12-05), handed tests one at a time (--maxschedchunk 1: xdist's default first
+#             the seconds a Ray sweep waits on its processes; 8.4-9.4 min against 9.3 with two from fresh
+#             clones of 2026-12-05's first code), handed tests one at a time (--maxschedchunk 1: xdist's default first
 #             chunks gave every slow test to one worker);
 #             PYTEST_WORKERS=-n0: one process; PYTEST_ARGS=... passes more options to pytest.
 # `make test-all`: the suite plus every shipped sweep file run end to end through Ray (slow: ~20 min more).
