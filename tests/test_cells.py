@@ -13,7 +13,7 @@ from ray.tune.search import Searcher
 
 from raycnn.sweep.results import part_file
 from raycnn.sweep.space import Dimension
-from raycnn.sweep.cell_scheduler import CellScheduler
+from raycnn.sweep.cell_scheduler import CellScheduler, dataset_of
 from raycnn.sweep.confirm import best_values, front_values, tuning_done
 from raycnn.sweep.tuned import CellSearcher
 
@@ -194,6 +194,29 @@ def test_asha_per_cell_compares_a_trial_with_its_own_cell_only():
     # cell b's first trial is judged against cell b alone: a low score is not stopped by cell a's 0.9
     assert scheduler.on_trial_result(controller, trials[2], {"epoch": 1, "val_accuracy": 0.2}) == "CONTINUE"
     assert set(scheduler.by_cell) == {"a", "b"}
+
+
+class PlainTrial(Trial):
+    def __init__(self, dataset: str, trial_id: str, data_path: str | None = None):
+        super().__init__("", trial_id)
+        self.config = {"trial": {"config": {"data": {"dataset": dataset, "data_path": data_path}}}}
+
+
+def test_a_plain_sweeps_asha_compares_a_trial_with_trials_on_its_own_dataset_only():
+    scheduler = CellScheduler("asha", group=dataset_of, time_attr="epoch", metric="val_accuracy", mode="max",
+                              max_t=8, grace_period=1, reduction_factor=2)
+    trials = [PlainTrial("mnist", "m1"), PlainTrial("mnist", "m2"), PlainTrial("cifar100", "c1"),
+              PlainTrial("imagefolder", "f1", "/data/flowers"), PlainTrial("imagefolder", "f2", "/data/birds")]
+    controller = Controller(trials)
+    for trial in trials:
+        scheduler.on_trial_add(controller, trial)
+    assert scheduler.on_trial_result(controller, trials[0], {"epoch": 1, "val_accuracy": 0.99}) == "CONTINUE"
+    assert scheduler.on_trial_result(controller, trials[1], {"epoch": 1, "val_accuracy": 0.5}) == "STOP"
+    # CIFAR-100's 0.3 is not ranked against MNIST's 0.99; two image folders are two datasets
+    assert scheduler.on_trial_result(controller, trials[2], {"epoch": 1, "val_accuracy": 0.3}) == "CONTINUE"
+    assert scheduler.on_trial_result(controller, trials[3], {"epoch": 1, "val_accuracy": 0.6}) == "CONTINUE"
+    assert scheduler.on_trial_result(controller, trials[4], {"epoch": 1, "val_accuracy": 0.2}) == "CONTINUE"
+    assert len(scheduler.by_cell) == 4
 
 
 def test_a_restored_ended_trial_is_kept_out_of_the_brackets():

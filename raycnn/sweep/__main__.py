@@ -92,7 +92,8 @@ def print_trials(sweep: SweepConfig, trials: list[TrialSpec]) -> None:
     full = sum(t.config.train.epochs for t in trials)
     print(f"\n{len(trials)} trials; a full grid is {full} epochs", end="")
     if sweep.scheduler.kind == "asha":
-        print(f"; ASHA (grace {sweep.scheduler.grace_period}, keep 1/{sweep.scheduler.reduction_factor} "
+        per = "per cell" if sweep.tune is not None else "per dataset"
+        print(f"; ASHA {per} (grace {sweep.scheduler.grace_period}, keep 1/{sweep.scheduler.reduction_factor} "
               f"per rung) needs about {asha_epochs(sweep, trials)} if it stops trials as designed", end="")
     if sweep.tune is not None:
         print_tuned(sweep, trials)

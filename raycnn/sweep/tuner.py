@@ -26,12 +26,12 @@ def build_tuner(sweep: SweepConfig, trials: list[TrialSpec], resume: bool, stage
     tuning slots) and "confirm" (trials = slots + confirm trials, in RUN_DIR/confirm). Stage "alone"
     (RUN_DIR/alone) runs the trials in `only` again with a whole GPU each."""
     from ray import tune
-    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+    from ray.tune.schedulers import FIFOScheduler
 
     from raycnn.sweep.progress import ProgressPrinter
     from raycnn.sweep.tables import ResultTables
     from raycnn.sweep.trainable import METRIC, TIME_ATTR, run_trial
-    from raycnn.sweep.cell_scheduler import CellScheduler
+    from raycnn.sweep.cell_scheduler import CellScheduler, dataset_of
     from raycnn.sweep.tuned import CellSearcher
 
     run_dir = run_directory(sweep)
@@ -43,7 +43,9 @@ def build_tuner(sweep: SweepConfig, trials: list[TrialSpec], resume: bool, stage
     max_epochs = scheduler_max_t(sweep, trials)
     asha = dict(time_attr=TIME_ATTR, metric=METRIC, mode="max", max_t=max_epochs,
                 grace_period=sweep.scheduler.grace_period, reduction_factor=sweep.scheduler.reduction_factor)
-    scheduler = ASHAScheduler(**asha) if sweep.scheduler.kind == "asha" and stage is None else FIFOScheduler()
+    # a plain sweep's ASHA compares a trial with the trials on its own dataset only
+    scheduler = (CellScheduler("asha", group=dataset_of, **asha) if sweep.scheduler.kind == "asha" and stage is None
+                 else FIFOScheduler())
     board = shared_board(run_dir)
     stops = sweep.scheduler.rungs(max_epochs)   # a trial draws its TensorBoard figures where it may be stopped
     records = user_code(trials)
