@@ -182,17 +182,21 @@ class Controller:
         return self.trials
 
 
-def test_asha_per_cell_compares_a_trial_with_its_own_cell_only():
+def first_rung(trials, scores: list[float], **grouping) -> tuple[list[str], CellScheduler]:
+    """Each trial's first epoch, in order, through one CellScheduler of ASHA (keep 1/2 from epoch 1)."""
     scheduler = CellScheduler("asha", time_attr="epoch", metric="val_accuracy", mode="max", max_t=8, grace_period=1,
-                              reduction_factor=2)
-    trials = [Trial("a", "a1"), Trial("a", "a2"), Trial("b", "b1")]
+                              reduction_factor=2, **grouping)
     controller = Controller(trials)
     for trial in trials:
         scheduler.on_trial_add(controller, trial)
-    assert scheduler.on_trial_result(controller, trials[0], {"epoch": 1, "val_accuracy": 0.9}) == "CONTINUE"
-    assert scheduler.on_trial_result(controller, trials[1], {"epoch": 1, "val_accuracy": 0.1}) == "STOP"
+    return [scheduler.on_trial_result(controller, trial, {"epoch": 1, "val_accuracy": score})
+            for trial, score in zip(trials, scores)], scheduler
+
+
+def test_asha_per_cell_compares_a_trial_with_its_own_cell_only():
+    decisions, scheduler = first_rung([Trial("a", "a1"), Trial("a", "a2"), Trial("b", "b1")], [0.9, 0.1, 0.2])
     # cell b's first trial is judged against cell b alone: a low score is not stopped by cell a's 0.9
-    assert scheduler.on_trial_result(controller, trials[2], {"epoch": 1, "val_accuracy": 0.2}) == "CONTINUE"
+    assert decisions == ["CONTINUE", "STOP", "CONTINUE"]
     assert set(scheduler.by_cell) == {"a", "b"}
 
 
@@ -203,19 +207,11 @@ class PlainTrial(Trial):
 
 
 def test_a_plain_sweeps_asha_compares_a_trial_with_trials_on_its_own_dataset_only():
-    scheduler = CellScheduler("asha", group=dataset_of, time_attr="epoch", metric="val_accuracy", mode="max",
-                              max_t=8, grace_period=1, reduction_factor=2)
     trials = [PlainTrial("mnist", "m1"), PlainTrial("mnist", "m2"), PlainTrial("cifar100", "c1"),
               PlainTrial("imagefolder", "f1", "/data/flowers"), PlainTrial("imagefolder", "f2", "/data/birds")]
-    controller = Controller(trials)
-    for trial in trials:
-        scheduler.on_trial_add(controller, trial)
-    assert scheduler.on_trial_result(controller, trials[0], {"epoch": 1, "val_accuracy": 0.99}) == "CONTINUE"
-    assert scheduler.on_trial_result(controller, trials[1], {"epoch": 1, "val_accuracy": 0.5}) == "STOP"
+    decisions, scheduler = first_rung(trials, [0.99, 0.5, 0.3, 0.6, 0.2], group=dataset_of)
     # CIFAR-100's 0.3 is not ranked against MNIST's 0.99; two image folders are two datasets
-    assert scheduler.on_trial_result(controller, trials[2], {"epoch": 1, "val_accuracy": 0.3}) == "CONTINUE"
-    assert scheduler.on_trial_result(controller, trials[3], {"epoch": 1, "val_accuracy": 0.6}) == "CONTINUE"
-    assert scheduler.on_trial_result(controller, trials[4], {"epoch": 1, "val_accuracy": 0.2}) == "CONTINUE"
+    assert decisions == ["CONTINUE", "STOP", "CONTINUE", "CONTINUE", "CONTINUE"]
     assert len(scheduler.by_cell) == 4
 
 
