@@ -152,6 +152,31 @@ def test_a_trial_stopped_after_tunes_trial_list_was_copied_comes_back_and_its_se
     assert after.observed == {"a": 1, "b": 1}              # each trial counted once
 
 
+def test_a_searcher_and_scheduler_pickled_before_an_upgrade_still_resume(tmp_path):
+    """Tune keeps the searcher (searcher-state-*.pkl, tuner.pkl) and the scheduler (tuner.pkl) pickled: a run
+    started before a field was added is resumed by the code that has it."""
+    import pickle
+
+    old = searcher(kind="bohb", per_cell=2)
+    old.suggest("T0")
+    state = old.__getstate__()
+    del state["ended"]                                      # as raycnn wrote it before 2026-12-05
+    (tmp_path / "searcher.pkl").write_bytes(pickle.dumps(state))
+    after = searcher(kind="bohb", per_cell=2)
+    after.restore(str(tmp_path / "searcher.pkl"))
+    revived = pickle.loads(pickle.dumps(old))               # Tune's tuner.pkl: the object itself
+    del revived.ended
+    revived = pickle.loads(pickle.dumps(revived))
+    for search in (after, revived):
+        search.on_trial_complete("T0", {"val_accuracy": 0.5, "epoch": 1, "hyperband_info": {"budget": 1}})
+        assert search.observed == {"a": 1, "b": 0}
+    scheduler = CellScheduler("asha", time_attr="epoch", metric="val_accuracy", mode="max", max_t=8)
+    del scheduler.group
+    restored = pickle.loads(pickle.dumps(scheduler))
+    restored.on_trial_add(Controller([]), Trial("a", "a1"))
+    assert set(restored.by_cell) == {"a"}
+
+
 def test_bohb_limits_running_trials_not_paused_ones():
     search = searcher(kind="bohb", per_cell=4)
     assert search.set_max_concurrency(1)                    # bohb: the limit is the searcher's own

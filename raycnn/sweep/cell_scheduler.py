@@ -30,6 +30,10 @@ class CellScheduler(FIFOScheduler):
         self.group = group or _cell                  # which trials are compared: a tuned sweep's cell, or dataset_of
         self.by_cell: dict[str, TrialScheduler] = {}
 
+    def __setstate__(self, state: dict) -> None:
+        """Also a scheduler pickled (in Tune's tuner.pkl) before `group` existed: a run resumed after an upgrade."""
+        self.__dict__.update({"group": _cell, **state})
+
     def _view(self, tune_controller, trial) -> CellView:
         return CellView(tune_controller, self.group(trial), self.group)
 

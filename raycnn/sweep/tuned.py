@@ -239,6 +239,10 @@ class CellSearcher(Searcher):
         searcher reads the table again, as it is when the sweep resumes."""
         return {k: v for k, v in self.__dict__.items() if k != "_table"}
 
+    def __setstate__(self, state: dict) -> None:
+        """Also a searcher saved by raycnn before `ended` existed (a run resumed after an upgrade)."""
+        self.__dict__.update({"ended": set(), **state})
+
     def save(self, checkpoint_path: str) -> None:
         import pickle
 
@@ -249,7 +253,7 @@ class CellSearcher(Searcher):
         import pickle
 
         with open(checkpoint_path, "rb") as read:
-            self.__dict__.update(pickle.load(read))
+            self.__setstate__(pickle.load(read))
         self._table = None
 
 
