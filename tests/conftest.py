@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from raycnn.sweep.tune_bridge import keep_ray_on_loopback
+from raycnn.sweep.tune_bridge import keep_ray_on_loopback, start_workers_on_demand
 
 keep_ray_on_loopback()      # before any test imports Ray: every Ray a test starts listens on 127.0.0.1 only
+start_workers_on_demand()   # and starts no idle workers (as a sweep's own local Ray): a Ray started in a test too
 if os.environ.get("PYTEST_XDIST_WORKER"):
     # the workers share the machine's cores with each other and with the sweeps they start: one thread each
     # (torch's default, a thread per core in every process, made a 10 s test take 70 s beside a sweep)

@@ -143,6 +143,51 @@ def test_a_local_ray_is_kept_on_loopback():
         f"{done.stderr.strip()[-300:]})")
 
 
+WORKERS_BESIDE_AN_ACTOR = """
+import os
+from raycnn.sweep.tune_bridge import keep_ray_on_loopback, start_workers_on_demand
+keep_ray_on_loopback()
+start_workers_on_demand()
+import ray
+ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+
+@ray.remote(num_cpus=1)
+class Probe:
+    def ready(self):
+        return True
+
+def descendants(pid):
+    found = []
+    for other in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            stat = open(f"/proc/{other}/stat").read()
+        except OSError:
+            continue
+        if int(stat[stat.rindex(")") + 2:].split()[1]) == pid:
+            found += [int(other), *descendants(int(other))]
+    return found
+
+probe = Probe.remote()
+ray.get(probe.ready.remote())     # the raylet prestarts its workers when this driver connects, before the actor
+names = [open(f"/proc/{pid}/comm").read().strip() for pid in descendants(os.getpid())]
+print(names.count("ray::Probe"), names.count("ray::IDLE"))
+ray.shutdown()
+"""
+
+
+def test_a_local_ray_starts_its_workers_on_demand():
+    """The only worker process beside a ready actor is the actor's (without the switch, Ray 2.60 had one idle
+    worker beside it; in a sweep, one per CPU, none of which ran a trial)."""
+    env = {k: v for k, v in os.environ.items() if k not in (tune_bridge.LOOPBACK_SWITCH, tune_bridge.PRESTART_SWITCH)}
+    done = subprocess.run([sys.executable, "-c", WORKERS_BESIDE_AN_ACTOR], env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    actors, idle = map(int, done.stdout.split()[-2:])
+    assert actors == 1, f"the actor's own worker process was not found ({done.stdout.strip()}): this test sees nothing"
+    assert idle == 0, broke(f"{tune_bridge.PRESTART_SWITCH}=0 no longer keeps a local Ray from starting {idle} idle "
+                            f"worker(s) ahead of need")
+
+
 def test_quiet_tune_logs_filter_on_tunes_own_logger():
     import inspect
 

@@ -16,7 +16,7 @@ from raycnn.sweep.results import table_folder
 from raycnn.sweep.runfiles import run_directory, write_run_files
 from raycnn.sweep.spec import SweepConfig, TrialSpec
 from raycnn.sweep.storage import RESULTS, RunStorage, tensorboard_logdir
-from raycnn.sweep.tune_bridge import keep_ray_on_loopback, quiet_tune_logs
+from raycnn.sweep.tune_bridge import keep_ray_on_loopback, quiet_tune_logs, start_workers_on_demand
 from raycnn.sweep.tuner import ALONE, build_tuner
 
 
@@ -48,8 +48,8 @@ def start_ray(address: str | None) -> None:
     if address is None:
         # "local": never join a stale cluster named in Ray's temp folder (ray_current_cluster); one machine's
         # traffic stays on loopback (no firewall prompt, nothing listening on the network). Its workers inherit
-        # this environment; a runtime_env would make Ray discard the workers it starts beside the raylet and
-        # start each trial's process anew
+        # this environment (no runtime_env needed) and start when a trial needs one
+        start_workers_on_demand()
         ray.init(address="local", include_dashboard=False, log_to_driver=False, logging_level="ERROR",
                  _node_ip_address="127.0.0.1")
         _warn_unless_loopback(ray.util.get_node_ip_address(), ray.__version__)

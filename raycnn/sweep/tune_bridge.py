@@ -24,7 +24,11 @@ upgrading Ray.
    authenticates no one).
    The switch Ray itself uses on macOS and Windows (RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0, read when Ray is
    first imported) keeps every Ray process on loopback.
-7. (in raycnn.sweep.tables) `Callback.get_state` is called when Tune saves its experiment state:
+7. `start_workers_on_demand`: a local Ray's raylet starts a worker process per CPU as soon as the sweep
+   connects (Ray's `prestart_worker_first_driver`, set through its RAY_ environment prefix). Tune's trials
+   did not run in them (Ray 2.60: each trial got a process of its own; the prestarted ones stayed idle), so
+   each cost about a second of CPU and its memory for nothing; off, Ray starts a worker when one is needed.
+8. (in raycnn.sweep.tables) `Callback.get_state` is called when Tune saves its experiment state:
    ResultTables writes the tables then, so they are never behind what a resume starts from.
 """
 
@@ -39,6 +43,7 @@ from typing import Callable
 
 TUNE_SIGNAL_MODULE = "ray.tune.tune"          # where Tune's interrupt handler is defined
 LOOPBACK_SWITCH = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"    # ray._private.ray_constants.ENABLE_RAY_CLUSTER
+PRESTART_SWITCH = "RAY_prestart_worker_first_driver"     # RayConfig prestart_worker_first_driver, read by the raylet
 STATE_GLOB = "experiment_state-*.json"
 QUIET_MESSAGES = ("Trials did not complete",)            # always replaced by raycnn's summary
 STORAGE_FULL_MESSAGES = ("Experiment state snapshotting failed",)   # replaced once a full disk stopped the sweep
@@ -114,3 +119,9 @@ def keep_ray_on_loopback() -> bool:
         return False
     os.environ[LOOPBACK_SWITCH] = "0"
     return True
+
+
+def start_workers_on_demand() -> None:
+    """Before a local Ray starts: its raylet starts no idle workers ahead of need (unless the user set the
+    switch). It reads the switch from its environment, inherited from this process."""
+    os.environ.setdefault(PRESTART_SWITCH, "0")
