@@ -198,7 +198,7 @@ def check_writable(storage: RunStorage, what: str) -> None:
         probe.unlink(missing_ok=True)
     free = shutil.disk_usage(root).free
     if free < MIN_FREE_BYTES:
-        raise ConfigError(f"{what} {root}: its disk has {free / 2**20:.0f} MB free, and a sweep needs at least "
+        raise ConfigError(f"{what} {root}: its disk has {free / 2**20:.1f} MB free, and a sweep needs at least "
                           f"{MIN_FREE_BYTES // 2**20} MB (checkpoints, tables, TensorBoard); free some space or "
                           f"pass --storage FOLDER on another disk")
 
