@@ -88,28 +88,12 @@ def test_a_multi_objective_optuna_search_takes_a_result_it_did_not_see_through_a
     assert "train.lr" in searcher.suggest("next"), broke("OptunaSearch did not suggest after a result it was told")
 
 
-def test_tune_state_files_are_where_a_resume_reads_them_and_get_state_comes_first(tmp_path, local_ray):
-    from ray import tune
-
-    calls = []
-
-    class Saving(tune.Callback):
-        def get_state(self):
-            calls.append(tune_bridge.tune_state_files(str(tmp_path / "exp")))
-            return None
-
-    tune.Tuner(lambda config: tune.report({"x": 1}), run_config=tune.RunConfig(
-        name="exp", storage_path=str(tmp_path), callbacks=[Saving()], verbose=0)).fit()
-    assert calls, broke("Tune no longer calls Callback.get_state when it saves its experiment state")
-    assert tune_bridge.tune_state_files(str(tmp_path / "exp")), broke(
-        f"Tune's experiment state is no longer saved as {tune_bridge.STATE_GLOB}")
-
-
-def test_stop_tune_ends_fit_and_a_restore_runs_the_trial_again(tmp_path, local_ray, monkeypatch):
+def test_stop_tune_ends_fit_a_restore_runs_the_trial_again_and_state_files_are_where_it_reads_them(
+        tmp_path, local_ray, monkeypatch):
     from ray import tune
 
     monkeypatch.setenv("TUNE_DISABLE_SIGINT_HANDLER", "1")      # raycnn owns SIGINT, as the sweep does
-    seen, once = {"results": 0}, tmp_path / "stopped-once"
+    seen, once, saves = {"results": 0}, tmp_path / "stopped-once", []
 
     class StopAtThird(tune.Callback):            # restored with the Tuner: the file says it already stopped
         def on_trial_result(self, iteration, trials, trial, result, **info):
@@ -117,6 +101,10 @@ def test_stop_tune_ends_fit_and_a_restore_runs_the_trial_again(tmp_path, local_r
             if result["training_iteration"] == 3 and not once.exists():
                 once.touch()
                 seen["asked"] = tune_bridge.stop_tune()
+
+        def get_state(self):                     # ResultTables writes the tables when Tune saves its state
+            saves.append(tune_bridge.tune_state_files(str(tmp_path / "stop")))
+            return None
 
     def steps(config):
         for step in range(40):
@@ -127,6 +115,9 @@ def test_stop_tune_ends_fit_and_a_restore_runs_the_trial_again(tmp_path, local_r
     tune.Tuner(steps, run_config=run_config).fit()
     assert seen.get("asked"), broke(f"Tune no longer registers its interrupt handler in {tune_bridge.TUNE_SIGNAL_MODULE}")
     assert seen["results"] < 40, broke("Tune's interrupt handler no longer stops the experiment")
+    assert saves, broke("Tune no longer calls Callback.get_state when it saves its experiment state")
+    assert tune_bridge.tune_state_files(str(tmp_path / "stop")), broke(
+        f"Tune's experiment state is no longer saved as {tune_bridge.STATE_GLOB}")
     seen["results"] = 0
     grid = tune.Tuner.restore(str(tmp_path / "stop"), steps, resume_unfinished=True).fit()
     assert grid[0].metrics.get("step") == 39, broke(
