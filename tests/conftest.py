@@ -145,7 +145,7 @@ def fill_disk(folder: Path, leave_bytes: int = 0) -> Path:
 LONGEST = ("test_bohb_pauses",                    # 128: two sweeps, BOHB's brackets, the report
            "test_a_simulated_gpu_cluster",        # 122: three Ray nodes
            "test_a_killed_worker_is_retried",     # ~100 (67 alone): W&B's logging actor per trial
-           "test_diverged_oom",                   # ~110 (60 alone): the faults sweep, a full disk, its resume
+           "test_diverged_oom",                   # ~90 (46 alone): the faults sweep, a full disk, its resume
            "test_digits_sweep_report",            # 118: two sweeps, three reports
            "test_shipped_sweep_runs_end_to_end",  # 85: three datasets decoded
            "test_killed_sweep_resumes",           # 84

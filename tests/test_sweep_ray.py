@@ -132,9 +132,10 @@ def test_quickstart_sweep_writes_consistent_tables(tmp_path):
 
 
 def test_diverged_oom_error_trials_and_a_full_disk_do_not_lose_the_others_and_100_classes_stay_out_of_tune(tmp_path):
-    """One faults sweep, one trial process: a diverged, an out-of-memory and an errored trial end as such and the
-    others run; then the disk fills under the last trial (100 classes) and the sweep stops cleanly; after
-    space is freed a resume finishes it from its checkpoint."""
+    """One faults sweep, one trial process at a time: a diverged and an out-of-memory trial end as such and the
+    others run; the disk fills under the 100-class trial and the sweep stops cleanly; after space is freed a
+    resume finishes it from its checkpoint, and the last trial errors (a trial's error ends its process:
+    last, and not retried, so the sweep starts two trial processes in all)."""
     data = image_folder(tmp_path / "data", classes=100)
     sweep = write_sweep(tmp_path / "faults.yaml", f"""
 fixed: {{train: {{epochs: 4}}, model: {{filters: [16, 32]}}}}
@@ -142,29 +143,29 @@ variants:
   - {{}}
   - {{model: {{batch_norm: false}}, train: {{optimizer: sgd, lr: 1.0e+12}}}}
   - {{model: {{dense_units: [131072, 131072]}}}}
-  - {{data: {{oversample: {{zebra: 2.0}}}}}}
   - {{data: {{dataset: imagefolder, data_path: {data}, val_fraction: 0.34}}, model: {{filters: [8, 16]}},
      train: {{epochs: 3}}}}
+  - {{data: {{oversample: {{zebra: 2.0}}}}}}
 scheduler: {{kind: fifo}}
-max_failures: 1
+max_failures: 0         # retries: the killed-worker test's
 max_concurrent: 1       # one trial process: what runs beside what is not under test here
 """)
     # a sweep asks for 64 MB free to start (and to resume); None without root: no full disk then
     with small_disk(tmp_path / "disk", 96, or_skip=False) as disk:
         run_dir = (disk or tmp_path) / "runs" / "test"
-        stopped = fill_the_disk_under_the_last_trial(sweep, run_dir, tmp_path / "release") if disk else {}
+        stopped = fill_the_disk_under_the_100_class_trial(sweep, run_dir, tmp_path / "release") if disk else {}
         code, out, err = finish(start_sweep(str(sweep), "--storage", str(run_dir.parent), *(["--resume"] if disk else [])))
         rows = {r["trial_id"]: r for r in table(run_dir, "trials")}
         assert code == 1, f"an errored trial makes the command exit non-zero: {err[-2000:]}"
         assert [rows[t]["status"] for t in ("t0001", "t0002", "t0003", "t0004", "t0005")] == [
-            "completed", "diverged", "oom", "error", "completed"]
-        assert (rows["t0005"]["epochs_completed"], rows["t0005"]["started_at_epoch"]) == (3, 3 if disk else 1)
+            "completed", "diverged", "oom", "completed", "error"]
+        assert (rows["t0004"]["epochs_completed"], rows["t0004"]["started_at_epoch"]) == (3, 3 if disk else 1)
         if disk:
             assert rows["t0001"]["train_seconds"] == stopped["t0001"]["train_seconds"]      # not run again
-        epochs = sorted((e["trial_id"], e["epoch"]) for e in table(run_dir, "epochs") if e["trial_id"] == "t0005")
-        assert epochs == [("t0005", 1), ("t0005", 2), ("t0005", 3)]                   # none lost, none twice
+        epochs = sorted((e["trial_id"], e["epoch"]) for e in table(run_dir, "epochs") if e["trial_id"] == "t0004")
+        assert epochs == [("t0004", 1), ("t0004", 2), ("t0004", 3)]                   # none lost, none twice
         assert "diverged" in rows["t0002"]["error"] and "allocate memory" in rows["t0003"]["error"]
-        assert "zebra" in rows["t0004"]["error"] and "error in t0004" in out
+        assert "zebra" in rows["t0005"]["error"] and "error in t0005" in out
         assert rows["t0001"]["test_accuracy"] > 0.5
         for row in rows.values():                    # TensorBoard says the same, failures as failures
             status = read_status(run_dir / "tensorboard" / row["trial_name"])
@@ -172,22 +173,22 @@ max_concurrent: 1       # one trial process: what runs beside what is not under 
             assert status["end"] == ("STATUS_SUCCESS" if row["status"] == "completed" else "STATUS_FAILURE")
         # 100 classes: per-class results and the confusion matrix go to raycnn's tables, not into Tune's state
         classes, confusion = table(run_dir, "classes"), table(run_dir, "confusion")
-        assert len([c for c in classes if c["trial_id"] == "t0005"]) == 100
-        cells = [c for c in confusion if c["trial_id"] == "t0005"]
+        assert len([c for c in classes if c["trial_id"] == "t0004"]) == 100
+        cells = [c for c in confusion if c["trial_id"] == "t0004"]
         assert len(cells) == 100 * 100 and sum(c["count"] for c in cells) == 200
         correct = sum(c["count"] for c in cells if c["true_class"] == c["pred_class"])
-        assert correct / 200 == pytest.approx(rows["t0005"]["test_accuracy"])
+        assert correct / 200 == pytest.approx(rows["t0004"]["test_accuracy"])
         state = sorted(run_dir.glob("experiment_state-*.json"))[-1].read_text()   # Ray Tune's own record
         assert "per_class" not in state and "confusion" not in state
         assert len(state) < STATE_BYTES
 
 
-def fill_the_disk_under_the_last_trial(sweep: Path, run_dir: Path, release: Path) -> dict:
-    """Run the faults sweep on its small disk until its last trial is 2 epochs in, fill the disk, let the trial
-    go on: the sweep stops with one line saying so, its tables readable. Returns its trials, by id."""
-    process = start_sweep(str(sweep), "--storage", str(run_dir.parent), hold=f"t0005@2:{release}")
-    wait_for_trials(run_dir, process, "the last trial held 2 epochs in", lambda rows: any(
-        r["trial_id"] == "t0005" and r["epochs_completed"] == 2 for r in rows))
+def fill_the_disk_under_the_100_class_trial(sweep: Path, run_dir: Path, release: Path) -> dict:
+    """Run the faults sweep on its small disk until its 100-class trial is 2 epochs in, fill the disk, let the
+    trial go on: the sweep stops with one line saying so, its tables readable. Returns its trials, by id."""
+    process = start_sweep(str(sweep), "--storage", str(run_dir.parent), hold=f"t0004@2:{release}")
+    wait_for_trials(run_dir, process, "the 100-class trial held 2 epochs in", lambda rows: any(
+        r["trial_id"] == "t0004" and r["epochs_completed"] == 2 for r in rows))
     filler = fill_disk(run_dir.parent.parent)
     release.touch()                                # epoch 3's checkpoint meets the full disk
     code, out, err = finish(process, timeout=120)
@@ -195,7 +196,8 @@ def fill_the_disk_under_the_last_trial(sweep: Path, run_dir: Path, release: Path
     assert err.strip().splitlines()[-1].startswith(f"error: storage full: the disk holding {run_dir} is full")
     assert "free space, then run the same command plus --resume" in err
     stopped = {r["trial_id"]: r for r in table(run_dir, "trials")}    # the tables on disk stay readable
-    assert stopped["t0005"]["status"] != "completed" and stopped["t0005"]["epochs_completed"] == 2
+    assert stopped["t0004"]["status"] != "completed" and stopped["t0004"]["epochs_completed"] == 2
+    assert stopped["t0005"]["status"] == "pending"           # the error comes after the resume
     filler.unlink()
     return stopped
 
