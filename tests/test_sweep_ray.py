@@ -391,7 +391,8 @@ max_failures: 3
         release.touch()
         code, out, err = finish(process)
         assert code == 0, err[-3000:]
-        assert "datasets ready on 3 node(s)" in out          # each node prepared the data once
+        assert "datasets ready on the 2 node(s) that can run a trial; storage" in out   # not on the head
+        assert "seen by all 3" in out
         rows = {r["trial_id"]: r for r in table(run_dir, "trials")}
         trained = [rows[t] for t in ("t0001", "t0002", "t0003", "t0004")]
         assert all(r["status"] == "completed" and r["epochs_completed"] == 4 for r in trained)

@@ -48,9 +48,10 @@ def _one_per_model(configs: list) -> list:
 
 
 def prepare_cluster(sweep: SweepConfig, trials: list[TrialSpec]) -> None:
-    """On a cluster (--address): every alive node decodes the sweep's datasets into its own cache, once,
-    and when storage is a folder, shows that it sees that folder: on several nodes Ray needs storage
-    they all share (a bucket, or NFS mounted at the same path everywhere). Runs before any trial."""
+    """On a cluster (--address): every alive node that can run a trial decodes the sweep's datasets into its
+    own cache, once (a head without CPUs for trials, as cluster/gpu.yaml's, does not), and when storage is a
+    folder, every alive node shows that it sees that folder: on several nodes Ray needs storage they all
+    share (a bucket, or NFS mounted at the same path everywhere). Runs before any trial."""
     import ray
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
@@ -62,9 +63,11 @@ def prepare_cluster(sweep: SweepConfig, trials: list[TrialSpec]) -> None:
     try:
         task = ray.remote(num_cpus=0, max_retries=0)(check_node)
         configs = _one_per_model([t.config for t in trials])
-        nodes = [n["NodeID"] for n in ray.nodes() if n.get("Alive")]
-        reports = ray.get([task.options(scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False))
-                           .remote(root.path(marker) if root.local else None, token, configs) for node in nodes])
+        nodes = [n for n in ray.nodes() if n.get("Alive")]
+        able = [fits(sweep.resources.cpus, sweep.resources.gpus, n.get("Resources") or {}) for n in nodes]
+        reports = ray.get([task.options(scheduling_strategy=NodeAffinitySchedulingStrategy(node["NodeID"], soft=False))
+                           .remote(root.path(marker) if root.local else None, token, configs if runs else [])
+                           for node, runs in zip(nodes, able)])
     finally:
         if root.local:
             Path(root.path(marker)).unlink(missing_ok=True)
@@ -77,19 +80,20 @@ def prepare_cluster(sweep: SweepConfig, trials: list[TrialSpec]) -> None:
         raise ConfigError(problem)
     waiting = check_cluster(sweep.resources.cpus, sweep.resources.gpus, alive,
                             autoscaler_nodes(os.environ.get(AUTOSCALER_NODES)))
-    print(f"datasets ready on {len(reports)} node(s); storage {root.location} seen by all of them")
+    print(f"datasets ready on the {sum(able)} node(s) that can run a trial; storage {root.location} seen by all "
+          f"{len(nodes)}")
     if waiting:
         print(f"raycnn: {waiting}", flush=True)
 
 
 def check_node(marker: str | None, token: str, configs: list) -> dict:
-    """Runs on one node: does it see the storage folder, and can it load every dataset (into its cache)?
-    (It decides the models' precision there too: prepare_node.)"""
+    """Runs on one node: does it see the storage folder, and can it load every dataset of `configs` (into its
+    cache)? (It decides the models' precision there too: prepare_node.) No configs: the storage only."""
     import socket
 
     sees = marker is None or (Path(marker).exists() and Path(marker).read_text() == token)
     error = None
-    if sees:
+    if sees and configs:
         try:
             prepare_node(configs)
         except Exception as err:  # reported by the driver as one line, before any trial
