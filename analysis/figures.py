@@ -28,8 +28,9 @@ def draw_first(findings: dict, folder: Path) -> list[tuple[str, Path]]:
     for dataset in sorted({c["dataset"] for c in findings["cells"]}):
         path = folder / _file("study", dataset)
         if study(findings, dataset, path):
-            written.append((f"Every configuration on {dataset}: mean test accuracy over seeds with its 95% interval "
-                            f"(one stopped by ASHA is marked with the epoch it reached)", path))
+            short = any(c["budget"] != "full" for c in findings["cells"] if c["dataset"] == dataset)
+            written.append((f"Every configuration on {dataset}: mean test accuracy over seeds with its 95% interval"
+                            + (" (one stopped by ASHA is marked with the epoch it reached)" if short else ""), path))
         path = folder / _file("pareto", dataset)
         if pareto(findings, dataset, path):
             written.append((f"Accuracy against cost on {dataset}: the Pareto front (line) and dominated "

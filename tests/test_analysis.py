@@ -185,6 +185,8 @@ def test_an_architecture_that_never_learned_is_named_near_chance(tmp_path, plant
     _, text, printed = report(tmp_path / "early", augments=("none",), kernels=(3,), seeds=(0, 1),
                               plan={"guessing": "alexnet_small"}, status="early_stopped")
     assert "did not learn" not in text + printed                # stopped early by ASHA: not given the chance
+    assert "(one stopped by ASHA is marked with the epoch it reached)" in text     # the study figure's caption
+    assert "Every configuration on toy" in planted[1] and "(one stopped by ASHA" not in planted[1]   # none was
 
 
 def test_image_folders_are_named_by_their_folder_and_two_folders_are_two_datasets(tmp_path):
