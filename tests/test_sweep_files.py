@@ -130,6 +130,20 @@ def test_existing_run_name_is_refused_before_ray(tmp_path):
     assert "NO-RAY" in done.stdout
 
 
+def test_a_cluster_address_nothing_answers_at_is_refused_before_ray(tmp_path):
+    import socket
+
+    with socket.socket() as probe:                 # a port of this machine's that nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    done = sweep_cli("sweeps/quickstart.yaml", "--storage", str(tmp_path / "runs"), "--address", f"127.0.0.1:{port}")
+    assert done.returncode == 2 and "Traceback" not in done.stderr and "NO-RAY" in done.stdout
+    assert not list((tmp_path / "runs").glob("*/sweep.yaml"))     # nothing of a run written
+    assert done.stderr.strip() == (f"error: --address 127.0.0.1:{port}: nothing answers there (Connection refused); "
+                                   f"start the cluster (`ray start --head --port {port}` on its head) or pass the "
+                                   f"address `ray status` shows there")
+
+
 def test_storage_with_a_missing_parent_is_refused_before_ray(tmp_path):
     done = sweep_cli("sweeps/quickstart.yaml", "--storage", str(tmp_path / "no-such-disk" / "runs"))
     assert done.returncode == 2 and "Traceback" not in done.stderr

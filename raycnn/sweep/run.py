@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import socket
 import sys
 import time
 
+from raycnn.code import last_line
+from raycnn.errors import ConfigError
 from raycnn.sweep.cluster import clean_work_folders, prepare_cluster, prepare_node, say_precisions
 from raycnn.sweep.results import table_folder
 from raycnn.sweep.runfiles import run_directory, write_run_files
@@ -26,6 +29,8 @@ TRIAL_STOP_WAIT_S = 3600
 def start_ray(address: str | None) -> None:
     if address is None:
         keep_ray_on_loopback()          # before Ray is imported: it reads the switch once
+    else:
+        check_reachable(address)
     import ray
 
     from raycnn.config import absolute_path
@@ -54,8 +59,34 @@ def start_ray(address: str | None) -> None:
                  _node_ip_address="127.0.0.1")
         _warn_unless_loopback(ray.util.get_node_ip_address(), ray.__version__)
     else:
-        ray.init(address=address, log_to_driver=False, logging_level="ERROR",
-                 runtime_env={"env_vars": {"TUNE_FUNCTION_THREAD_TIMEOUT_S": stop_wait}})
+        try:
+            ray.init(address=address, log_to_driver=False, logging_level="ERROR",
+                     runtime_env={"env_vars": {"TUNE_FUNCTION_THREAD_TIMEOUT_S": stop_wait}})
+        except ConnectionError as err:
+            raise ConfigError(cannot_join(address, err, os.environ.get("RAY_AUTH_MODE"))) from None
+
+
+def check_reachable(address: str) -> None:
+    """A HOST:PORT that nothing answers at is one line at once: Ray's own join retries it for minutes."""
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit() or "://" in address:
+        return                          # auto, or a Ray client address: Ray resolves those itself
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=10).close()
+    except OSError as err:
+        raise ConfigError(f"--address {address}: nothing answers there ({err.strerror or err}); start the cluster "
+                          f"(`ray start --head --port {port}` on its head) or pass the address `ray status` shows "
+                          f"there") from None
+
+
+def cannot_join(address: str, err: BaseException, auth_mode: str | None) -> str:
+    """One line for a cluster that `ray.init(address=...)` could not join (before any work)."""
+    token = "" if auth_mode == "token" else (
+        "; a cluster with token authentication (Ray 2.60's `ray start --head` turns it on unless told "
+        "RAY_AUTH_MODE=disabled; cluster/*.yaml set it) needs RAY_AUTH_MODE=token here too, with its token in "
+        "~/.ray/auth_token")
+    return (f"--address {address}: could not join the Ray cluster there ({last_line(err)}); check that it is up "
+            f"(`ray status --address {address}`){token}")
 
 
 def _warn_unless_loopback(node_ip: str, version: str) -> None:
